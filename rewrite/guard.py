@@ -1,0 +1,158 @@
+"""Faithfulness guard: which of the model's changes may reach the user.
+
+A restorer may swap a spun phrase for the standard one; it may not rewrite the sentence. Two
+checks, both returning the reason for a refusal (``None`` when the output passes):
+
+``check_sentence``: the model's output for one sentence as a whole. It fails when its length is
+far from the input's, when it changes too large a share of the words, or when words one change
+removes turn up in another (a clause moved); the sentence then stays as it was.
+
+``check_change``: one change. It passes only if it is a local substitution (at most
+``max_span_words`` words on each side, the word count moving by at most ``max_word_shift``) that
+keeps every number, every clause mark (``, ; : ( ) . ! ?`` and dashes, so no clause is dropped),
+introduces no capitalised word absent from the input (an invented name) unless it replaces one,
+and does not repeat three words the sentence already has elsewhere (a duplicated clause), and
+is more than a contraction expanded or made ("do not" <-> "don't" is wording, not spin).
+For example ``"not less than 15"`` -> ``"at least 15"`` passes, ``"at least 15"`` -> ``"at least
+16"`` is refused with ``'changes a number (15 -> 16)'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+
+from .align import Change, is_word
+from .errors import InputError
+
+CLAUSE_MARKS = frozenset({",", ";", ":", "(", ")", "[", "]", ".", "!", "?", "—", "–", "…"})
+
+
+@dataclasses.dataclass(frozen=True)
+class GuardConfig:
+    """Limits on what the model may change. Validated on creation."""
+
+    max_span_words: int = dataclasses.field(
+        default=6, metadata={"help": "Most words one change may remove and most it may write."}
+    )
+    max_word_shift: int = dataclasses.field(
+        default=3, metadata={"help": "Most words one change may add or remove in net."}
+    )
+    min_length_ratio: float = dataclasses.field(
+        default=0.5, metadata={"help": "Smallest output/input word-count ratio a sentence may have."}
+    )
+    max_length_ratio: float = dataclasses.field(
+        default=1.5, metadata={"help": "Largest output/input word-count ratio a sentence may have."}
+    )
+    sentence_min_words: int = dataclasses.field(
+        default=5, metadata={"help": "Whole-sentence checks apply to sentences of at least this many words."}
+    )
+    max_changed_share: float = dataclasses.field(
+        default=0.5, metadata={"help": "Largest share of a sentence's words the model may change."}
+    )
+    max_moved_words: int = dataclasses.field(
+        default=1, metadata={"help": "Most words one change may remove and another write elsewhere."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_span_words < 1 or self.sentence_min_words < 1 or min(self.max_word_shift, self.max_moved_words) < 0:
+            raise InputError(
+                "max_span_words and sentence_min_words must be >= 1, max_word_shift and max_moved_words >= 0"
+            )
+        if not 0 < self.min_length_ratio <= 1 <= self.max_length_ratio:
+            raise InputError("length ratios must satisfy 0 < min_length_ratio <= 1 <= max_length_ratio")
+        if not 0 < self.max_changed_share <= 1:
+            raise InputError("max_changed_share must be in (0, 1]")
+
+
+def check_sentence(
+    config: GuardConfig, source_tokens: Sequence[str], target_tokens: Sequence[str], changes: Sequence[Change]
+) -> str | None:
+    """Why the output for a whole sentence must be refused, or ``None`` when it may be used."""
+    moved = _moved_words(changes)
+    if len(moved) > config.max_moved_words:
+        return f"output moves words ({' '.join(moved)})"
+    n_source = sum(map(is_word, source_tokens))
+    n_target = sum(map(is_word, target_tokens))
+    if n_source < config.sentence_min_words:
+        return None
+    ratio = n_target / n_source
+    if not config.min_length_ratio <= ratio <= config.max_length_ratio:
+        return f"output has {n_target} words for {n_source} (ratio {ratio:.2f})"
+    changed = sum(change.changed_words for change in changes)
+    if changed / n_source > config.max_changed_share:
+        return f"output changes {changed} of {n_source} words"
+    return None
+
+
+def check_change(config: GuardConfig, change: Change, source_tokens: Sequence[str]) -> str | None:
+    """Why ``change`` must be refused, or ``None`` when it is a faithful local substitution."""
+    old, new = change.source_tokens, change.target_tokens
+    old_words, new_words = [t for t in old if is_word(t)], [t for t in new if is_word(t)]
+    if max(len(old_words), len(new_words)) > config.max_span_words:
+        return f"not local ({len(old_words)} -> {len(new_words)} words)"
+    if abs(len(old_words) - len(new_words)) > config.max_word_shift:
+        return f"adds or drops too much ({len(old_words)} -> {len(new_words)} words)"
+    if _numbers(old) != _numbers(new):
+        before, after = (" ".join(_numbers(side).elements()) or "-" for side in (old, new))
+        return f"changes a number ({before} -> {after})"
+    if _marks(old) != _marks(new):
+        return "adds or drops a clause mark"
+    invented = [t for t in new_words if _is_name(t) and t not in source_tokens]
+    if len(invented) > sum(map(_is_name, old_words)):
+        return f"introduces a name ({' '.join(invented)})"
+    if _repeats(old_words, new_words, [t for t in source_tokens if is_word(t)]):
+        return "duplicates words the sentence already has"
+    if old_words and _expand_contractions(old) == _expand_contractions(new):
+        return "only expands or contracts (don't <-> do not): wording, not spin"
+    return None
+
+
+_CONTRACTIONS = (("won't", "will not"), ("can't", "cannot"), ("n't", " not"), ("'re", " are"), ("'ll", " will"),
+                 ("'ve", " have"), ("'m", " am"), ("'d", " would"), ("can not", "cannot"))
+
+
+def _expand_contractions(tokens: Sequence[str]) -> str:
+    text = " ".join(tokens).lower().translate(str.maketrans({"’": "'", "‘": "'"}))
+    for short, full in _CONTRACTIONS:
+        text = text.replace(short, full)
+    return " ".join(text.split())
+
+
+def _moved_words(changes: Sequence[Change]) -> list[str]:
+    """Words (lower-cased) that one change removes and another change writes."""
+    removed, added = [], []
+    for change in changes:
+        old = Counter(t.lower() for t in change.source_tokens if is_word(t))
+        new = Counter(t.lower() for t in change.target_tokens if is_word(t))
+        removed.append(old - new)
+        added.append(new - old)
+    moved: Counter = Counter()
+    for k, gone in enumerate(removed):
+        elsewhere = sum((words for j, words in enumerate(added) if j != k), Counter())
+        moved |= gone & elsewhere
+    return sorted(moved.elements())
+
+
+def _numbers(tokens: Sequence[str]) -> Counter:
+    return Counter(t for t in tokens if any(ch.isdigit() for ch in t))
+
+
+def _marks(tokens: Sequence[str]) -> Counter:
+    return Counter(t for t in tokens if t in CLAUSE_MARKS)
+
+
+def _is_name(token: str) -> bool:
+    return token[:1].isupper() and token != "I"
+
+
+def _repeats(old_words: list[str], new_words: list[str], sentence_words: list[str]) -> bool:
+    """True when the change writes a three-word run that it did not have but the sentence has."""
+    added = _trigrams(new_words) - _trigrams(old_words)
+    return bool(added & _trigrams(sentence_words))
+
+
+def _trigrams(words: list[str]) -> set[tuple[str, ...]]:
+    lowered = [w.lower() for w in words]
+    return {tuple(lowered[k : k + 3]) for k in range(len(lowered) - 2)}

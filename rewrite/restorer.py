@@ -1,0 +1,263 @@
+"""The restorer: spun text in, standard wording out, every change reported as an ``Edit``.
+
+    >>> restorer = Restorer.from_pretrained()          # the shipped default model
+    >>> r = restorer.restore("Rubio mentioned on Wednesday.")
+    >>> r.text, r.edits
+    ('Rubio said on Wednesday.', [Edit(offset=6, length=9, original='mentioned', replacement='said', confidence=0.97)])
+
+The pipeline (``Restorer.restore_many``), top to bottom:
+
+1. cut every text into segments: lines (paragraphs) -> sentences -> pieces of at most
+   ``max_words`` tokens (a longer sentence is split, never cut);
+2. run the whitespace-normalised segments through the backend, batched by length;
+3. align each output to its segment word by word; each difference is a candidate change;
+4. the faithfulness guard refuses whole outputs and single changes that are not local swaps;
+5. changes become edits on the input (offsets in code points), with a confidence from the
+   model's token probabilities; ``min_confidence`` and ``protect_quotes`` filter them;
+6. the edits are applied to the original string: every character outside an edit is kept as is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from .align import align, fold_quotes, is_word
+from .backends import Generated, TorchBackend, describe_model
+from .errors import InputError, ModelError
+from .guard import GuardConfig, check_change, check_sentence
+from .text import WORD_RE, normalise_whitespace, split_long, split_sentences
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
+BACKENDS = ("auto", "torch")
+
+_LINE_RE = re.compile(r"[^\r\n]+")
+# Quoted speech: “…”, «…» or "…" within one line; an unclosed quote runs to the end of the line.
+_QUOTE_RE = re.compile(r"“[^”\r\n]*(?:”|(?=[\r\n]|\Z))|«[^»\r\n]*(?:»|(?=[\r\n]|\Z))|\"[^\"\r\n]*(?:\"|(?=[\r\n]|\Z))")
+
+
+@dataclasses.dataclass(frozen=True)
+class Edit:
+    """Replace ``length`` code points of the input at ``offset`` (``original``) by ``replacement``."""
+
+    offset: int
+    length: int
+    original: str
+    replacement: str
+    confidence: float
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Restoration:
+    """The restored ``text``, the ``edits`` that turn the input into it (sorted, non-overlapping),
+    and ``spin_ratio``: the share of the input's words that were restored."""
+
+    text: str
+    edits: list[Edit]
+    spin_ratio: float
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "edits": [e.to_dict() for e in self.edits], "spin_ratio": self.spin_ratio}
+
+
+@dataclasses.dataclass(frozen=True)
+class RestorerConfig:
+    """How text is cut up for the model and what the guard lets through. Validated on creation."""
+
+    max_words: int = dataclasses.field(
+        default=64,
+        metadata={"help": "Most word and punctuation tokens sent to the model at once; longer sentences are split."},
+    )
+    max_chars: int = dataclasses.field(
+        default=1000, metadata={"help": "A piece still longer than this (e.g. one huge token) is left as it is."}
+    )
+    batch_size: int = dataclasses.field(default=32, metadata={"help": "Sentences per backend call."})
+    guard: GuardConfig = dataclasses.field(default_factory=GuardConfig, metadata={"help": "Faithfulness limits."})
+
+    def __post_init__(self) -> None:
+        if self.max_words < 2 or self.max_chars < 1 or self.batch_size < 1:
+            raise InputError("max_words must be >= 2, max_chars and batch_size >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Segment:
+    """One model input: ``text`` is the input's own slice at ``start`` of text number ``doc``."""
+
+    doc: int
+    start: int
+    text: str
+
+
+class Restorer:
+    """Restores spun text with a backend (see ``rewrite.backends``) and reports every edit."""
+
+    def __init__(self, backend, config: RestorerConfig | None = None, model_folder: Path | None = None):
+        self.backend = backend
+        self.config = config or RestorerConfig()
+        self.model_folder = model_folder
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | os.PathLike | None = None, backend: str = "auto", config: RestorerConfig | None = None
+    ) -> "Restorer":
+        """Load a model folder (``None``: the shipped default model)."""
+        if backend not in BACKENDS:
+            raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if path is None:
+            if not DEFAULT_MODEL.is_dir():
+                raise ModelError(
+                    f"the default model is missing ({DEFAULT_MODEL}); reinstall unspin, or train a model "
+                    "with `unspin train` and pass its folder (--model DIR)"
+                )
+            path = DEFAULT_MODEL
+        return cls(TorchBackend.load(path), config, Path(path))
+
+    @functools.cached_property
+    def model_info(self) -> dict:
+        """Name, version (weights hash), card facts and metrics of the loaded model."""
+        if self.model_folder is None:
+            return {"name": type(self.backend).__name__, "path": None, "version": None}
+        return describe_model(self.model_folder)
+
+    def restore(self, text: str, min_confidence: float = 0.0, protect_quotes: bool = False) -> Restoration:
+        """Restore one text; see ``restore_many``."""
+        return self.restore_many([text], min_confidence, protect_quotes)[0]
+
+    def restore_many(
+        self, texts: Iterable[str], min_confidence: float = 0.0, protect_quotes: bool = False
+    ) -> list[Restoration]:
+        """Restore each text. Edits below ``min_confidence`` are dropped; with ``protect_quotes``
+        nothing inside quotation marks is changed."""
+        if isinstance(texts, str):
+            raise InputError("restore_many takes a list of texts; use restore for one text")
+        texts = [_check_text(text) for text in texts]
+        if not 0.0 <= min_confidence <= 1.0:
+            raise InputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+        segments = [segment for doc, text in enumerate(texts) for segment in self._segments(doc, text)]
+        # The model reads straight quotes (the training text's); alignment folds them back.
+        outputs = self._generate([fold_quotes(normalise_whitespace(segment.text)) for segment in segments])
+        found: list[list[tuple[Edit, int]]] = [[] for _ in texts]
+        for segment, output in zip(segments, outputs):
+            found[segment.doc].extend(self._edits(segment, output))
+        return [_restoration(text, edits, min_confidence, protect_quotes) for text, edits in zip(texts, found)]
+
+    def _segments(self, doc: int, text: str) -> Iterable[_Segment]:
+        """Lines -> sentences -> pieces of at most ``max_words`` tokens that hold a word."""
+        for line in _LINE_RE.finditer(text):
+            for s_start, s_end in split_sentences(line.group()):
+                sentence_start = line.start() + s_start
+                sentence = text[sentence_start : line.start() + s_end]
+                for p_start, p_end in split_long(sentence, self.config.max_words):
+                    piece = sentence[p_start:p_end]
+                    if not any(is_word(m.group()) for m in WORD_RE.finditer(piece)):
+                        continue
+                    if len(piece) > self.config.max_chars:
+                        logger.info("left %d characters at offset %d as they are: too long for the model",
+                                    len(piece), sentence_start + p_start)
+                        continue
+                    yield _Segment(doc, sentence_start + p_start, piece)
+
+    def _generate(self, inputs: list[str]) -> list[Generated]:
+        """Backend outputs for ``inputs``: each distinct input once, in batches of similar length."""
+        unique = sorted(set(inputs), key=lambda text: (len(text), text))
+        outputs: dict[str, Generated] = {}
+        size = self.config.batch_size
+        for first in range(0, len(unique), size):
+            batch = unique[first : first + size]
+            generated = self.backend.generate(batch)
+            if len(generated) != len(batch):
+                raise ModelError(f"the backend returned {len(generated)} outputs for {len(batch)} sentences")
+            outputs.update(zip(batch, generated))
+        return [outputs[text] for text in inputs]
+
+    def _edits(self, segment: _Segment, output: Generated) -> list[tuple[Edit, int]]:
+        """Guarded edits (with the number of words each restores) for one segment."""
+        if not output.complete:
+            logger.info("kept %r as it was: the model's output was cut at the length limit", segment.text)
+            return []
+        changes = align(segment.text, output.text)
+        if not changes:
+            return []
+        source_tokens = WORD_RE.findall(segment.text)
+        reason = check_sentence(self.config.guard, source_tokens, WORD_RE.findall(output.text), changes)
+        if reason:
+            logger.info("kept %r as it was: %s (model wrote %r)", segment.text, reason, output.text)
+            return []
+        edits = []
+        for change in changes:
+            reason = check_change(self.config.guard, change, source_tokens)
+            if reason:
+                old, new = " ".join(change.source_tokens), " ".join(change.target_tokens)
+                logger.info("refused %r -> %r: %s", old, new, reason)
+                continue
+            start, end = change.source_span
+            edit = Edit(
+                offset=segment.start + start,
+                length=end - start,
+                original=segment.text[start:end],
+                # The model saw single spaces; any other whitespace it wrote (a line break) is noise.
+                replacement=normalise_whitespace(output.text[slice(*change.target_span)]),
+                confidence=output.confidence(*change.target_span),
+            )
+            edits.append((edit, change.changed_words))
+        return edits
+
+
+def _restoration(
+    text: str, candidates: list[tuple[Edit, int]], min_confidence: float, protect_quotes: bool
+) -> Restoration:
+    """Filter one text's edits (each with the number of words it restores) and apply them."""
+    quotes = _quote_spans(text) if protect_quotes else []
+    kept = [(e, words) for e, words in candidates if e.confidence >= min_confidence and not _overlaps(e, quotes)]
+    edits = [edit for edit, _ in kept]
+    total = sum(1 for m in WORD_RE.finditer(text) if is_word(m.group()))
+    spin_ratio = min(1.0, sum(words for _, words in kept) / total) if total else 0.0
+    return Restoration(apply_edits(text, edits), edits, spin_ratio)
+
+
+def apply_edits(text: str, edits: Iterable[Edit]) -> str:
+    """``text`` with every edit applied. Edits must match the text and must not overlap."""
+    parts, at = [], 0
+    for edit in sorted(edits, key=lambda e: e.offset):
+        if edit.offset < at or text[edit.offset : edit.offset + edit.length] != edit.original:
+            raise InputError(
+                f"edit at offset {edit.offset} ({edit.original!r}) does not match the text or overlaps "
+                "another edit; apply edits only to the text they were made for"
+            )
+        parts += [text[at : edit.offset], edit.replacement]
+        at = edit.offset + edit.length
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        hint = "; decode it first (UTF-8)" if isinstance(text, (bytes, bytearray)) else ""
+        raise InputError(f"text must be a str, got {type(text).__name__}{hint}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"text holds an unpaired surrogate at code point {exc.start}; it was decoded with "
+            "errors='surrogateescape' or similar: decode it as UTF-8"
+        ) from None
+    return text
+
+
+def _quote_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _QUOTE_RE.finditer(text)]
+
+
+def _overlaps(edit: Edit, spans: list[tuple[int, int]]) -> bool:
+    end = edit.offset + edit.length
+    return any(edit.offset < s_end and end > s_start for s_start, s_end in spans)

@@ -1,0 +1,96 @@
+"""Text segmentation shared by the dataset builder and the restorer.
+
+Everything here returns *spans* into the caller's string (code-point offsets), never rewritten
+text, so that callers can put back every character outside an edit exactly as it was.
+
+    >>> split_sentences("He left. Dr. Smith stayed.")
+    [(0, 8), (9, 26)]
+    >>> [m for m in word_spans("don't stop-now")]
+    [(0, 5), (6, 10), (10, 11), (11, 14)]
+"""
+
+from __future__ import annotations
+
+import re
+
+# A word: letters/digits with inner apostrophes (don't, O'Neill, Shuja'iyya) and inner dots or
+# commas between digits (3.5, 1,000); any other non-space character is a token of its own.
+WORD_RE = re.compile(r"\w+(?:(?:['’]|(?<=\d)[.,](?=\d))\w+)*|[^\w\s]", re.UNICODE)
+
+# Abbreviations after which a full stop does not end a sentence.
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof sr jr st mt ft gen col lt sgt capt cmdr adm gov sen rep rev hon pres
+    inc ltd co corp bros no nos vol vols fig figs approx est dept univ assn ave blvd rd
+    jan feb mar apr jun jul aug sep sept oct nov dec vs etc al e.g i.e u.s u.k u.n u.s.a""".split()
+)
+_SENTENCE_END_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
+_NEXT_START_RE = re.compile(r"\s+[\"'“‘(\[]*[A-Z0-9À-ÖØ-Þ]")
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every word and punctuation token in ``text``."""
+    return [m.span() for m in WORD_RE.finditer(text)]
+
+
+def _ends_with_abbreviation(text: str, dot: int) -> bool:
+    """True when the full stop at ``dot`` closes an abbreviation or an initial ("J. Smith")."""
+    start = dot
+    while start > 0 and (text[start - 1].isalpha() or text[start - 1] == "."):
+        start -= 1
+    token = text[start:dot].lower()
+    if not token:
+        return False
+    if token in _ABBREVIATIONS:
+        return True
+    # Single capital initials ("J.", "U.S.") and dotted acronyms.
+    return len(token.replace(".", "")) <= 1 or "." in token
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of one paragraph, leading/trailing whitespace excluded.
+
+    A sentence ends at ``.``, ``!``, ``?`` or ``…`` (plus closing quotes/brackets) followed by
+    whitespace and a capital letter, digit or opening quote, unless the stop ends an abbreviation.
+    """
+    spans: list[tuple[int, int]] = []
+    start = len(text) - len(text.lstrip())
+    for match in _SENTENCE_END_RE.finditer(text):
+        end = match.end()
+        if end <= start:
+            continue
+        if not _NEXT_START_RE.match(text, end):
+            continue
+        if text[match.start()] == "." and match.end() - match.start() == 1:
+            if _ends_with_abbreviation(text, match.start()):
+                continue
+        spans.append((start, end))
+        start = end + (len(text[end:]) - len(text[end:].lstrip()))
+    tail_end = len(text.rstrip())
+    if tail_end > start:
+        spans.append((start, tail_end))
+    return spans
+
+
+def split_long(text: str, max_words: int) -> list[tuple[int, int]]:
+    """Split one sentence into spans of at most ``max_words`` word tokens, cutting after a
+    comma/semicolon where possible. Spans cover the text without gaps except whitespace."""
+    spans = word_spans(text)
+    if len(spans) <= max_words:
+        return [(0, len(text))] if text.strip() else []
+    pieces: list[tuple[int, int]] = []
+    first = 0
+    while first < len(spans):
+        last = min(first + max_words, len(spans))
+        if last < len(spans):
+            for k in range(last - 1, first + max_words // 2, -1):
+                if text[spans[k][0] : spans[k][1]] in {",", ";", ":", "—", "–"}:
+                    last = k + 1
+                    break
+        pieces.append((spans[first][0], spans[last - 1][1]))
+        first = last
+    return pieces
+
+
+def normalise_whitespace(text: str) -> str:
+    """Collapse runs of whitespace to one space and strip the ends; nothing else changes."""
+    return " ".join(text.split())

@@ -1,0 +1,127 @@
+"""HTTP routes: thin layers over the batcher and the Restorer."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import FileResponse, JSONResponse
+
+from service.batcher import Options
+from service.deps import BatcherDep, RestorerDep, SettingsDep, require_api_key
+from service.schemas import (
+    ErrorOut,
+    HealthOut,
+    ModelRef,
+    RestorationOut,
+    RestoreRequest,
+    RestoreResponse,
+)
+from service.settings import Settings
+
+STATIC_DIR = files("service") / "static"
+
+# Content-Security-Policy for the review page: its own script and style only.
+PAGE_CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": description}
+    for code, description in {
+        401: "Missing or wrong API key (only when UNSPIN_API_KEY is set).",
+        413: "Body, a text or the list of texts is over its limit.",
+        422: "Malformed request; `detail` says what is wrong.",
+        503: "Model not loaded yet, or the queue is full; see Retry-After.",
+        504: "The restoration took longer than the request time limit.",
+    }.items()
+}
+
+health = APIRouter(tags=["health"])
+api = APIRouter(prefix="/v1", tags=["restore"], dependencies=[Depends(require_api_key)])
+page = APIRouter(include_in_schema=False)
+
+
+@health.get("/healthz", response_model=HealthOut, response_model_exclude_none=True)
+async def healthz() -> HealthOut:
+    """The process is up and answering."""
+    return HealthOut(status="ok")
+
+
+@health.get(
+    "/readyz",
+    response_model=HealthOut,
+    response_model_exclude_none=True,
+    responses={503: {"model": HealthOut}},
+)
+async def readyz(request: Request) -> Any:
+    """200 once the model is loaded; 503 while it loads or if loading failed."""
+    state = request.app.state
+    if state.restorer is not None:
+        return HealthOut(status="ready")
+    if state.load_error is not None:
+        body = HealthOut(status="failed", detail=state.load_error)
+    else:
+        body = HealthOut(status="loading", detail="the model is loading")
+    return JSONResponse(body.model_dump(), status_code=503)
+
+
+@api.post("/restore", response_model=RestoreResponse, responses=_ERRORS)
+async def restore(
+    body: RestoreRequest, restorer: RestorerDep, batcher: BatcherDep, settings: SettingsDep
+) -> RestoreResponse:
+    """Restore spun text to its standard wording, with every change as an edit.
+
+    Send ``text`` (one string) or ``texts`` (a list); the answer has one result per text, in
+    order. Edit offsets and lengths count Unicode code points of the text you sent.
+    """
+    texts = body.all_texts()
+    check_limits(texts, settings, single=body.text is not None)
+    options = Options(min_confidence=body.min_confidence, protect_quotes=body.protect_quotes)
+    results = await batcher.submit(restorer, texts, options)
+    return RestoreResponse(
+        model=model_ref(restorer.model_info),
+        results=[RestorationOut.model_validate(result) for result in results],
+    )
+
+
+@api.get("/model", responses={k: v for k, v in _ERRORS.items() if k in (401, 503)})
+async def model(restorer: RestorerDep) -> dict[str, Any]:
+    """The served model's card: name, version, training facts and metrics."""
+    info = dict(restorer.model_info)
+    info.pop("path", None)  # the server's file system is nobody's business
+    return jsonable_encoder(info)
+
+
+@page.get("/")
+async def review_page() -> FileResponse:
+    """The review page: paste text, restore it, review each edit."""
+    return FileResponse(
+        str(STATIC_DIR / "index.html"),
+        headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
+    )
+
+
+def check_limits(texts: list[str], settings: Settings, *, single: bool = False) -> None:
+    """413 when there are too many texts or one is too long (counted in code points)."""
+    if len(texts) > settings.max_batch_texts:
+        raise HTTPException(
+            413,
+            detail=f"{len(texts)} texts sent; the limit is {settings.max_batch_texts} a request "
+            "(UNSPIN_MAX_BATCH_TEXTS); split them over several requests",
+        )
+    for index, text in enumerate(texts):
+        if len(text) > settings.max_text_chars:
+            where = "text" if single else f"texts[{index}]"
+            raise HTTPException(
+                413,
+                detail=f"{where} is {len(text)} characters; the limit is "
+                f"{settings.max_text_chars} (UNSPIN_MAX_TEXT_CHARS); split it into parts",
+            )
+
+
+def model_ref(info: dict[str, Any]) -> ModelRef:
+    """Name and version from ``restorer.model_info`` (``hash`` stands in for a missing version)."""
+    name = info.get("name") or "unknown"
+    version = info.get("version") or info.get("hash") or "unknown"
+    return ModelRef(name=str(name), version=str(version))

@@ -1,0 +1,159 @@
+"""Request and response bodies of the HTTP API.
+
+The response follows LanguageTool's matches: each change is an edit with an ``offset`` and a
+``length`` into the text that was sent, counted in Unicode code points (an emoji is one), the
+``original`` text found there, its ``replacement`` and a ``confidence``::
+
+    POST /v1/restore {"text": "Rubio mentioned on Wednesday."}
+    -> {"model": {"name": "unspin-default", "version": "1a2b3c4d"},
+        "results": [{"text": "Rubio said on Wednesday.",
+                     "edits": [{"offset": 6, "length": 9, "original": "mentioned",
+                                "replacement": "said", "confidence": 0.93}],
+                     "spin_ratio": 0.25}]}
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_SAMPLE_TEXT = "Rubio mentioned on Wednesday."
+_SAMPLE_EDIT = {
+    "offset": 6,
+    "length": 9,
+    "original": "mentioned",
+    "replacement": "said",
+    "confidence": 0.93,
+}
+
+
+def _check_encodable(text: str) -> str:
+    # JSON may carry lone surrogates ("\ud800"); they are not text and could not be sent back.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"contains an unpaired surrogate at code point {error.start}; send valid Unicode"
+        ) from None
+    return text
+
+
+UnicodeText = Annotated[str, AfterValidator(_check_encodable)]
+
+
+class RestoreRequest(BaseModel):
+    """One text (``text``) or several (``texts``) to restore, and how."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"text": _SAMPLE_TEXT},
+                {
+                    "texts": [_SAMPLE_TEXT, "Not less than 15 individuals were killed."],
+                    "min_confidence": 0.5,
+                    "protect_quotes": True,
+                },
+            ]
+        },
+    )
+
+    text: UnicodeText | None = Field(None, description="One text to restore. Send this or `texts`.")
+    texts: list[UnicodeText] | None = Field(
+        None, description="Several texts to restore, answered in the same order."
+    )
+    min_confidence: float = Field(
+        0.0, ge=0.0, le=1.0, description="Drop edits whose confidence is below this (0 to 1)."
+    )
+    protect_quotes: bool = Field(False, description="Leave quoted speech untouched.")
+
+    @field_validator("texts")
+    @classmethod
+    def _texts_not_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("the list is empty; send at least one text")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_input(self) -> RestoreRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError('send exactly one of "text" (a string) or "texts" (a list of strings)')
+        return self
+
+    def all_texts(self) -> list[str]:
+        """The texts to restore, in order (one when the request used ``text``)."""
+        return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class EditOut(BaseModel):
+    """One change: ``length`` code points at ``offset`` in the sent text were replaced."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_SAMPLE_EDIT]})
+
+    offset: int = Field(description="Start of the change in the sent text, in code points.")
+    length: int = Field(description="Length of the replaced span in the sent text, in code points.")
+    original: str = Field(description="The spun wording found at offset (the replaced span).")
+    replacement: str = Field(description="The standard wording put in its place.")
+    confidence: float = Field(description="The model's confidence in this edit, 0 to 1.")
+
+
+class RestorationOut(BaseModel):
+    """The restored text of one input and the edits that turn the input into it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    text: str = Field(description="The restored text (the input with every edit applied).")
+    edits: list[EditOut] = Field(description="The changes, in order of offset.")
+    spin_ratio: float = Field(description="Share of the input's words that were restored.")
+
+
+class ModelRef(BaseModel):
+    """Which model produced an answer."""
+
+    name: str = Field(description="Model name, from its model card.")
+    version: str = Field(description="Model version or weights hash.")
+
+
+class RestoreResponse(BaseModel):
+    """One result per sent text, in the order sent."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": {"name": "unspin-default", "version": "1a2b3c4d"},
+                    "results": [
+                        {
+                            "text": "Rubio said on Wednesday.",
+                            "edits": [_SAMPLE_EDIT],
+                            "spin_ratio": 0.25,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    model: ModelRef
+    results: list[RestorationOut]
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``detail`` says what went wrong and what to do."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": "text is 25001 characters; the limit is 20000"}]}
+    )
+
+    detail: str
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="For 422: each problem with its location in the request body."
+    )
+
+
+class HealthOut(BaseModel):
+    """Liveness and readiness answers."""
+
+    status: str = Field(description='"ok", "ready", "loading" or "failed".')
+    detail: str | None = None

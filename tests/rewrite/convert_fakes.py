@@ -1,0 +1,91 @@
+"""A deterministic fake restorer for the conversion tests (importable by spawned workers, Ray
+actors and the CLI through ``--restorer-factory tests.rewrite.convert_fakes:make_fake``).
+
+It swaps a few known spun words back ("mentioned" -> "said") wherever they occur, with proper
+code-point edits, so the tests check conversion mechanics, not model quality.
+
+Environment knobs (read when the fake is made, so subprocesses see them):
+``UNSPIN_FAKE_DELAY``: seconds to sleep per ``restore_many`` call (kill tests);
+``UNSPIN_FAKE_MODEL_ID``: the model id it reports (model-change tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+
+try:  # the real result types, once rewrite exports them
+    from rewrite import Edit, Restoration  # type: ignore[attr-defined]
+except ImportError:
+
+    @dataclasses.dataclass
+    class Edit:  # type: ignore[no-redef]
+        offset: int
+        length: int
+        original: str
+        replacement: str
+        confidence: float
+
+    @dataclasses.dataclass
+    class Restoration:  # type: ignore[no-redef]
+        text: str
+        edits: list
+        spin_ratio: float
+
+
+SWAPS = {
+    "mentioned": ("said", 0.9),
+    "individuals": ("people", 0.8),
+    "not less than": ("at least", 0.7),
+    "struggle": ("war", 0.4),
+}
+# Like the real restorer, phrases match across any run of whitespace (line breaks included).
+_SWAP_RE = re.compile(r"\b(" + "|".join(r"\s+".join(map(re.escape, k.split())) for k in sorted(SWAPS, key=len, reverse=True)) + r")\b")
+_WORD = re.compile(r"\w+")
+
+
+def fake_restore(text: str, min_confidence: float = 0.0) -> Restoration:
+    edits = []
+    for match in _SWAP_RE.finditer(text):
+        replacement, confidence = SWAPS[" ".join(match.group().split())]
+        if confidence >= min_confidence:
+            edits.append(Edit(match.start(), len(match.group()), match.group(), replacement, confidence))
+    out, last = [], 0
+    for e in edits:
+        out += [text[last : e.offset], e.replacement]
+        last = e.offset + e.length
+    out.append(text[last:])
+    words = len(_WORD.findall(text))
+    return Restoration("".join(out), edits, len(edits) / words if words else 0.0)
+
+
+class FakeRestorer:
+    def __init__(self, delay: float = 0.0, model: str = "fake-1"):
+        self.delay = delay
+        self.model_info = {"id": model, "name": "fake"}
+        self.calls: list[int] = []
+
+    def restore_many(self, texts, min_confidence: float = 0.0, protect_quotes: bool = False):
+        self.calls.append(len(texts))
+        if self.delay:
+            time.sleep(self.delay)
+        return [fake_restore(t, min_confidence) for t in texts]
+
+
+def make_fake() -> FakeRestorer:
+    return FakeRestorer(float(os.environ.get("UNSPIN_FAKE_DELAY", "0")), os.environ.get("UNSPIN_FAKE_MODEL_ID", "fake-1"))
+
+
+class ExplodingRestorer(FakeRestorer):
+    """Raises on any batch holding the word 'explode' (tests per-file isolation)."""
+
+    def restore_many(self, texts, min_confidence: float = 0.0, protect_quotes: bool = False):
+        if any("explode" in t for t in texts):
+            raise RuntimeError("boom")
+        return super().restore_many(texts, min_confidence, protect_quotes)
+
+
+def make_exploding() -> ExplodingRestorer:
+    return ExplodingRestorer()

@@ -1,0 +1,153 @@
+"""The `unspin rewrite` command through click's CliRunner, with a fake model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import rewrite.restorer
+from rewrite import Restorer, apply_edits
+from rewrite.cli import cli, main
+from tests.rewrite.fakes import SwapBackend, swap_oracle
+
+TEXT = "Rubio mentioned it.\r\n\n  Not less than 15 individuals, he mentioned.\n"
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """`Restorer.from_pretrained` gives a restorer with the swapping fake; records the folder asked for."""
+    asked = []
+
+    def from_pretrained(path=None, backend="auto", config=None):
+        asked.append(path)
+        return Restorer(SwapBackend(probs={"people": 0.4}), config)
+
+    monkeypatch.setattr(Restorer, "from_pretrained", staticmethod(from_pretrained))
+    return asked
+
+
+def run(args, **kwargs):
+    return CliRunner().invoke(cli, args, **kwargs)
+
+
+def test_rewrite_a_file_keeps_its_lines(fake_model, tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_bytes(TEXT.encode())
+    result = run(["rewrite", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == swap_oracle(TEXT).encode()
+    assert b"\r\n\n" in result.stdout_bytes
+    assert fake_model == [None]  # the default model
+
+
+def test_rewrite_stdin_and_several_files(fake_model, tmp_path):
+    assert run(["rewrite"], input=TEXT.encode()).stdout_bytes == swap_oracle(TEXT).encode()
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("he mentioned\n")
+    b.write_text("individuals")
+    assert run(["rewrite", str(a), str(b)]).stdout == "he said\npeople"
+    assert run(["rewrite", str(a), "-"], input="individuals\n").stdout == "he said\npeople\n"
+
+
+def test_json_gives_text_edits_and_spin_ratio_per_input(fake_model, tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_text(TEXT)
+    result = run(["rewrite", "--json", str(path), "-"], input="nothing to do")
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [r["input"] for r in records] == [str(path), "<stdin>"]
+    first = records[0]
+    assert first["text"] == swap_oracle(TEXT)
+    assert {e["original"] for e in first["edits"]} == {"mentioned", "individuals"}
+    assert set(first["edits"][0]) == {"offset", "length", "original", "replacement", "confidence"}
+    assert 0 < first["spin_ratio"] < 1
+    assert records[1] == {"input": "<stdin>", "text": "nothing to do", "edits": [], "spin_ratio": 0.0}
+
+
+def test_json_edits_rebuild_the_text(fake_model):
+    record = json.loads(run(["rewrite", "--json"], input=TEXT).stdout)[0]
+    from rewrite import Edit
+
+    assert apply_edits(TEXT, [Edit(**e) for e in record["edits"]]) == record["text"]
+
+
+def test_diff_shows_each_change_coloured_only_on_a_terminal(fake_model):
+    plain = run(["rewrite", "--diff"], input="Rubio mentioned it.\n")
+    assert plain.stdout == "Rubio [-mentioned-]{+said+} it.\n"
+    coloured = run(["rewrite", "--diff"], input="Rubio mentioned it.\n", color=True)
+    assert "\x1b[31m[-mentioned-]\x1b[0m" in coloured.stdout
+    assert "\x1b[32m{+said+}\x1b[0m" in coloured.stdout
+
+
+def test_options_reach_the_library(fake_model, tmp_path):
+    text = "“individuals mentioned” individuals mentioned\n"
+    assert run(["rewrite", "--protect-quotes"], input=text).stdout == "“individuals mentioned” people said\n"
+    assert run(["rewrite", "--min-confidence", "0.5"], input=text).stdout == "“individuals said” individuals said\n"
+    model_dir = tmp_path / "my-model"
+    run(["rewrite", "--model", str(model_dir)], input="x")
+    assert fake_model[-1] == model_dir
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rewrite", "--json", "--diff"],
+        ["rewrite", "--min-confidence", "2"],
+        ["rewrite", "--min-confidence", "high"],
+        ["rewrite", "--no-such-option"],
+        ["no-such-command"],
+    ],
+)
+def test_usage_errors_exit_1(fake_model, args):
+    result = run(args, input="x")
+    assert result.exit_code == 1, result.output
+    assert "Usage" in result.output or "Error" in result.output
+
+
+def test_invalid_utf8_names_the_file_and_byte_offset(fake_model, tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Zürich ok\n".encode() + "Genève".encode("latin-1"))
+    result = run(["rewrite", str(path)])
+    assert result.exit_code == 2
+    assert f"{path} is not valid UTF-8: byte 0xe8 at byte offset 14" in result.output
+    stdin = run(["rewrite"], input=b"ab\xff")
+    assert stdin.exit_code == 2 and "<stdin> is not valid UTF-8: byte 0xff at byte offset 2" in stdin.output
+
+
+def test_missing_file_exits_2(fake_model, tmp_path):
+    result = run(["rewrite", str(tmp_path / "nope.txt")])
+    assert result.exit_code == 2
+    assert "cannot read" in result.output and "nope.txt" in result.output
+
+
+def test_model_errors_exit_2(tiny_model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    (folder / "model.safetensors").unlink()
+    result = run(["rewrite", "--model", str(folder)], input="text")
+    assert result.exit_code == 2
+    assert "has no model.safetensors" in result.output
+    monkeypatch.setattr(rewrite.restorer, "DEFAULT_MODEL", tmp_path / "absent")
+    result = run(["rewrite"], input="text")
+    assert result.exit_code == 2
+    assert "the default model is missing" in result.output
+
+
+def test_empty_and_whitespace_input(fake_model):
+    assert run(["rewrite"], input="").stdout == ""
+    assert run(["rewrite"], input=" \n\t\n").stdout == " \n\t\n"
+
+
+def test_main_entry_point_exit_codes(fake_model, monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["unspin", "rewrite", "--json", "--diff"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    monkeypatch.setattr("sys.argv", ["unspin", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 0
+    assert "rewrite" in capsys.readouterr().out

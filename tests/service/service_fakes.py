@@ -1,0 +1,193 @@
+"""Helpers for the service tests: a fake Restorer, running apps, and a live server for the browser.
+
+The fake swaps a handful of known spun words back ("mentioned" -> "said") and reports proper
+edits, so the tests check the service's mechanics (offsets, batching, limits), not model quality.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from rewrite.errors import InputError
+from service.main import create_app
+from service.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_ARTICLE = REPO / "seeds" / "sample_spun_article.txt"
+DEFAULT_MODEL_WEIGHTS = REPO / "rewrite" / "models" / "default" / "model.safetensors"
+
+# spun word -> (standard word, confidence the fake reports)
+SWAPS: dict[str, tuple[str, float]] = {
+    "mentioned": ("said", 0.9),
+    "individuals": ("people", 0.8),
+    "struggle": ("war", 0.7),
+    "assaults": ("attacks", 0.6),
+    "useless": ("dead", 0.4),
+    "however": ("but", 0.3),
+}
+_WORD = re.compile(r"\w+")
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
+
+
+@dataclass
+class FakeEdit:
+    offset: int
+    length: int
+    original: str
+    replacement: str
+    confidence: float
+
+
+@dataclass
+class FakeRestoration:
+    text: str
+    edits: list[FakeEdit]
+    spin_ratio: float
+
+
+def fake_restore(text: str, min_confidence: float = 0.0, protect_quotes: bool = False):
+    """What the fake restorer answers for one text (also used to compute expected answers)."""
+    if "\x00" in text:
+        raise InputError("text contains a NUL character; remove it")
+    quoted = [m.span() for m in _QUOTED.finditer(text)] if protect_quotes else []
+    edits: list[FakeEdit] = []
+    words = list(_WORD.finditer(text))
+    for match in words:
+        swap = SWAPS.get(match.group())
+        if swap is None or swap[1] < min_confidence:
+            continue
+        if any(start <= match.start() < end for start, end in quoted):
+            continue
+        edits.append(FakeEdit(match.start(), len(match.group()), match.group(), *swap))
+    restored = apply_edits(text, edits)
+    return FakeRestoration(restored, edits, len(edits) / len(words) if words else 0.0)
+
+
+def apply_edits(text: str, edits) -> str:
+    """Apply edits (dicts or objects with offset/length/replacement) to ``text``."""
+    out, pos = [], 0
+    for edit in edits:
+        get = edit.get if isinstance(edit, dict) else lambda key, e=edit: getattr(e, key)
+        out.append(text[pos : get("offset")])
+        out.append(get("replacement"))
+        pos = get("offset") + get("length")
+    out.append(text[pos:])
+    return "".join(out)
+
+
+@dataclass
+class FakeRestorer:
+    """Stands in for rewrite.Restorer; records every restore_many call.
+
+    ``gate``: when given, each call waits for it to be set (to hold the model "busy").
+    ``fail``: an exception every call raises (a broken model).
+    """
+
+    gate: threading.Event | None = None
+    delay_s: float = 0.0
+    fail: Exception | None = None
+    calls: list[tuple[list[str], float, bool]] = field(default_factory=list)
+    started: threading.Event = field(default_factory=threading.Event)
+    model_info: dict = field(
+        default_factory=lambda: {
+            "name": "fake-unspin",
+            "version": "test-1",
+            "parameters": 123,
+            "metrics": {"exact_match": 0.5},
+        }
+    )
+
+    def restore(self, text: str, min_confidence: float = 0.0, protect_quotes: bool = False):
+        return self.restore_many([text], min_confidence, protect_quotes)[0]
+
+    def restore_many(self, texts, min_confidence: float = 0.0, protect_quotes: bool = False):
+        self.calls.append((list(texts), min_confidence, protect_quotes))
+        self.started.set()
+        if self.gate is not None and not self.gate.wait(timeout=10):
+            raise RuntimeError("test gate never opened")
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.fail is not None:
+            raise self.fail
+        return [fake_restore(text, min_confidence, protect_quotes) for text in texts]
+
+
+def isolated_settings(**values) -> Settings:
+    """Settings from ``values`` and defaults only, whatever UNSPIN_* variables the shell has."""
+    import os
+
+    import pytest
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("UNSPIN_"):
+                patch.delenv(name)
+        return Settings(**values)
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.005)
+
+
+@contextmanager
+def running_app(
+    restorer=None, *, loader=None, wait_ready: bool = True, **settings
+) -> Iterator[TestClient]:
+    """A TestClient over create_app (lifespan run), with ``restorer`` as the loaded model."""
+    fake = restorer if restorer is not None else FakeRestorer()
+    app = create_app(isolated_settings(**settings), load_restorer=loader or (lambda _settings: fake))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        if wait_ready:
+            wait_until(lambda: client.get("/readyz").status_code == 200)
+        yield client
+
+
+# --- a real server on a free loopback port, for the browser tests ---------------------------
+
+
+@contextmanager
+def live_server(app) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a thread on 127.0.0.1; yield its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, timeout_s=20)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+

@@ -1,0 +1,103 @@
+"""The service with the shipped default model (rewrite/models/default): API and review page."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from service.main import create_app
+from tests.service.service_fakes import (
+    DEFAULT_MODEL_WEIGHTS,
+    SAMPLE_ARTICLE,
+    apply_edits,
+    isolated_settings,
+    live_server,
+    wait_until,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not DEFAULT_MODEL_WEIGHTS.exists(),
+        reason=f"the shipped default model is not trained yet ({DEFAULT_MODEL_WEIGHTS} missing)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def real_app():
+    return create_app(isolated_settings())  # the default loader: rewrite.Restorer, shipped model
+
+
+@pytest.fixture(scope="module")
+def real_client(real_app):
+    with TestClient(real_app) as client:
+        wait_until(lambda: client.get("/readyz").status_code != 503 or _failed(client), 300)
+        assert client.get("/readyz").json()["status"] == "ready", client.get("/readyz").json()
+        yield client
+
+
+def _failed(client) -> bool:
+    return client.get("/readyz").json()["status"] == "failed"
+
+
+def test_model_endpoint_describes_the_shipped_model(real_client):
+    info = real_client.get("/v1/model").json()
+    assert info["name"]
+    assert info.get("version") or info.get("hash")
+
+
+def test_sample_article_restores_with_consistent_edits(real_client):
+    article = SAMPLE_ARTICLE.read_text(encoding="utf-8")
+    response = real_client.post("/v1/restore", json={"text": article})
+    assert response.status_code == 200
+    [result] = response.json()["results"]
+    assert result["edits"], "the default model found no spun wording in the sample article"
+    assert apply_edits(article, result["edits"]) == result["text"]
+    for edit in result["edits"]:
+        assert article[edit["offset"] : edit["offset"] + edit["length"]] == edit["original"]
+        assert 0.0 <= edit["confidence"] <= 1.0
+    assert 0.0 < result["spin_ratio"] <= 1.0
+
+
+def test_batch_of_texts_matches_single_requests(real_client):
+    texts = [
+        "Rubio mentioned the talks had been productive.",
+        "Not less than 15 individuals were killed in a single day.",
+    ]
+    batch = real_client.post("/v1/restore", json={"texts": texts}).json()["results"]
+    singles = [
+        real_client.post("/v1/restore", json={"text": text}).json()["results"][0] for text in texts
+    ]
+    for together, alone in zip(batch, singles, strict=True):
+        # Padding in a batch may move the probabilities in the last float digits, nothing more.
+        assert together["text"] == alone["text"]
+        assert _without_confidence(together["edits"]) == _without_confidence(alone["edits"])
+        expected = [edit["confidence"] for edit in alone["edits"]]
+        assert [edit["confidence"] for edit in together["edits"]] == pytest.approx(expected, abs=1e-3)
+
+
+def _without_confidence(edits):
+    return [{k: v for k, v in edit.items() if k != "confidence"} for edit in edits]
+
+
+def test_review_page_with_the_real_model(browser):
+    article = SAMPLE_ARTICLE.read_text(encoding="utf-8")
+    with live_server(create_app(isolated_settings())) as url:
+        wait_until(lambda: httpx.get(url + "/readyz").json()["status"] != "loading", 300)
+        assert httpx.get(url + "/readyz").status_code == 200
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(url + "/")
+        page.fill("#source", article)
+        page.click("#restore")
+        page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+        marks = page.locator("#restored mark.edit")
+        assert marks.count() > 0
+        marks.first.hover()
+        tooltip = page.locator("#tooltip")
+        tooltip.wait_for(state="visible")
+        assert "Spun original:" in tooltip.inner_text()
+        assert "Confidence:" in tooltip.inner_text()
+        context.close()

