@@ -11,9 +11,10 @@ Methods (each in a fresh process, so its peak memory is its own):
 - ``guided-shallow``: input-guided decoding with the ``--shallow`` model (a different model:
   its outputs are compared with the baseline's, but they need not match);
 - ``ct2-int8``: CTranslate2 greedy search, int8 weights (``rewrite.ct2``; converted on first use,
-  outside the timing);
+  outside the timing); ``ct2-int8_float32`` and ``ct2-float32`` use those compute types;
 - ``restorer``: the whole ``Restorer.restore_many`` pipeline as shipped (segmenting, decoding with
-  whatever backend it picks, alignment, guard), for the cost around the decoder.
+  the backend ``--backend`` names, by default whatever "auto" picks, alignment, guard), for the
+  cost around the decoder.
 
 The model-level methods time what the Restorer's backend does: whitespace-normalised sentences in
 (cut as the Restorer cuts them), restored sentences out (tokenize, decode, detokenize). ``batch 32``
@@ -52,7 +53,7 @@ from rewrite.text import normalise_whitespace, split_long, split_sentences  # no
 
 DEFAULT_MODEL = REPO / "rewrite" / "models" / "default"
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "wikipedia_current_events" / "current_events_sentences.txt"
-METHODS = ("generate", "guided", "guided-shallow", "ct2-int8", "restorer")
+METHODS = ("generate", "guided", "guided-shallow", "ct2-int8", "ct2-int8_float32", "ct2-float32", "restorer")
 MAX_WORDS = 64  # the Restorer's default segment length
 
 
@@ -70,6 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=20, help="Latency measurements of the 100-word paragraph.")
     p.add_argument("--threads", type=int, default=0, help="Torch / CTranslate2 threads (0: the library default). "
                    "On a machine shared with other jobs pin 1: the default collapses when the cores are busy.")
+    p.add_argument("--backend", default="auto", help="Backend of the restorer method (rewrite.backends.BACKENDS).")
     p.add_argument("--out", type=Path, help="Write the results as JSON here.")
     args = p.parse_args(argv)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -137,10 +139,10 @@ class ModelDecoder:
             torch.set_num_threads(threads)
         self.tokenizer = load_tokenizer(folder)
         self.method = method
-        if method == "ct2-int8":
+        if method.startswith("ct2-"):
             from rewrite.ct2 import Ct2Model
 
-            self.model = Ct2Model.load(folder, compute_type="int8", threads=threads)
+            self.model = Ct2Model.load(folder, compute_type=method[len("ct2-"):], threads=threads)
         else:
             self.model = T5ForConditionalGeneration.from_pretrained(folder, dtype=torch.float32).eval()
             self.word_starts = word_start_ids(self.tokenizer)
@@ -150,7 +152,7 @@ class ModelDecoder:
 
         batch = self.tokenizer(sentences, padding=True, return_tensors="pt")
         max_new_tokens = 2 * int(batch.attention_mask.sum(1).max()) + 16  # as the Restorer's backend
-        if self.method == "ct2-int8":
+        if self.method.startswith("ct2-"):
             ids, _ = self.model.generate_ids(batch.input_ids, batch.attention_mask, max_new_tokens)
         else:
             method = "greedy" if self.method == "generate" else "guided"
@@ -163,14 +165,11 @@ class ModelDecoder:
 class RestorerDecoder:
     """The whole Restorer: paragraphs in, restored paragraphs out."""
 
-    def __init__(self, folder: Path, threads: int):
-        import torch
-
+    def __init__(self, folder: Path, threads: int, backend: str = "auto"):
         from rewrite import Restorer
 
-        if threads:
-            torch.set_num_threads(threads)
-        self.restorer = Restorer.from_pretrained(folder)
+        self.restorer = Restorer.from_pretrained(folder, backend=backend, threads=threads)
+        self.backend = self.restorer.backend.name
 
     def __call__(self, paragraphs: list[str], batch_size: int) -> list[str]:
         import dataclasses
@@ -183,7 +182,13 @@ class RestorerDecoder:
 
 
 def measure(
-    method: str, folder: str, paragraphs: list[str], batch_sizes: list[int], repeats: int, threads: int
+    method: str,
+    folder: str,
+    paragraphs: list[str],
+    batch_sizes: list[int],
+    repeats: int,
+    threads: int,
+    backend: str = "auto",
 ) -> dict:
     from transformers.utils import logging as hf_logging
 
@@ -191,7 +196,7 @@ def measure(
     hf_logging.disable_progress_bar()
     started = time.perf_counter()
     whole = method == "restorer"
-    decoder = RestorerDecoder(Path(folder), threads) if whole else ModelDecoder(Path(folder), method, threads)
+    decoder = RestorerDecoder(Path(folder), threads, backend) if whole else ModelDecoder(Path(folder), method, threads)
     load_seconds = time.perf_counter() - started
     words = sum(len(p.split()) for p in paragraphs)
     sentences = [s for p in paragraphs for s in segments(p)]
@@ -199,6 +204,9 @@ def measure(
     run = (lambda p: decoder([p], 32)) if whole else (lambda p: decoder(segments(p)))
     run(latency_paragraph)  # warm-up
     result: dict = {"method": method, "model": folder, "load_seconds": round(load_seconds, 2), "words": words}
+    if whole:
+        result["backend"] = decoder.backend
+        result["method"] = f"restorer ({decoder.backend})"
     for size in batch_sizes:
         start = time.perf_counter()
         if whole:
@@ -282,10 +290,12 @@ def main(argv=None) -> None:
     for method in args.methods:
         folder = args.shallow if method == "guided-shallow" else args.model
         print(f"running {method} ...", file=sys.stderr)
-        results.append(run_isolated(method, str(folder), paragraphs, args.batch_sizes, args.repeats, args.threads))
+        results.append(
+            run_isolated(method, str(folder), paragraphs, args.batch_sizes, args.repeats, args.threads, args.backend)
+        )
     base = next((r for r in results if r["method"] == "generate"), None)
     for r in results:
-        if base and r is not base and r["method"] != "restorer":
+        if base and r is not base and "backend" not in r:
             same = sum(a == b for a, b in zip(r["outputs"], base["outputs"]))
             r["same_as_generate"] = f"{same}/{len(base['outputs'])}"
     print(table(results, args.batch_sizes))

@@ -1,10 +1,16 @@
 """Backends turn a batch of sentences into restored sentences with per-token probabilities.
 
 A backend is any object with ``generate(sentences: list[str]) -> list[Generated]`` (one batch in,
-one ``Generated`` per sentence out, same order). ``TorchBackend`` runs a saved
-``T5ForConditionalGeneration`` with greedy decoding:
+one ``Generated`` per sentence out, same order). ``load_backend(folder, name)`` builds one by name:
 
-    >>> backend = TorchBackend.load("rewrite/models/default")
+    =============== ================================================================================
+    ``torch``        PyTorch, input-guided decoding (``rewrite.decoding``): exactly the greedy output
+    ``torch-greedy`` PyTorch, plain ``model.generate`` greedy search (the baseline; same output)
+    ``ct2``          CTranslate2 greedy search with int8 weights (``pip install 'unspin[fast]'``)
+    ``auto``         ``AUTO_BACKEND`` when CTranslate2 is importable and converts the model, else ``torch``
+    =============== ================================================================================
+
+    >>> backend = load_backend("rewrite/models/default", "torch")
     >>> g = backend.generate(["Rubio mentioned it."])[0]
     >>> g.text, g.token_spans[:2], g.token_probs[:2]
     ('Rubio said it.', [(0, 5), (5, 10)], [0.99, 0.97])
@@ -19,12 +25,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import logging
 import os
 from pathlib import Path
 
-from .errors import ModelError
+from .errors import InputError, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -72,92 +79,181 @@ class Generated:
         return min(probs) if probs else 0.0
 
 
-class TorchBackend:
-    """Greedy decoding with a PyTorch ``T5ForConditionalGeneration`` and its tokenizer."""
+BACKENDS = ("auto", "torch", "torch-greedy", "ct2")
+# What "auto" picks when CTranslate2 is installed; see load_backend and notes/issue7.
+AUTO_BACKEND = "ct2"
+CT2_COMPUTE_TYPE = "int8"
 
-    def __init__(self, model, tokenizer, max_new_tokens: int | None = None):
+
+def load_backend(folder: str | os.PathLike, name: str = "auto", threads: int = 0):
+    """The backend ``name`` (one of ``BACKENDS``) for the model folder ``folder``.
+
+    ``threads`` > 0 caps the threads the backend computes with (for torch: the process-wide
+    ``torch.set_num_threads``); 0 keeps the library's default. ``"auto"`` picks ``AUTO_BACKEND``
+    when CTranslate2 is importable and falls back to ``torch`` (logging why) when it is not or
+    when the model does not convert.
+    """
+    if name not in BACKENDS:
+        raise InputError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if threads < 0:
+        raise InputError(f"threads must be 0 (the library default) or more, got {threads}")
+    folder = check_model_folder(folder)
+    if name == "auto":
+        name = resolve_auto()
+        if name == "ct2":
+            try:
+                return Ct2Backend.load(folder, threads=threads)
+            except ModelError as exc:
+                logger.warning("the ct2 backend is unavailable (%s); using torch", exc)
+                name = "torch"
+    if name == "ct2":
+        return Ct2Backend.load(folder, threads=threads)
+    return TorchBackend.load(folder, method="greedy" if name == "torch-greedy" else "guided", threads=threads)
+
+
+def resolve_auto() -> str:
+    """The backend ``"auto"`` stands for here: ``AUTO_BACKEND`` if CTranslate2 imports, else torch."""
+    if AUTO_BACKEND == "ct2" and importlib.util.find_spec("ctranslate2") is None:
+        return "torch"
+    return AUTO_BACKEND
+
+
+class TorchBackend:
+    """A PyTorch ``T5ForConditionalGeneration`` and its tokenizer, decoding greedily.
+
+    ``method`` is a ``rewrite.decoding`` method: ``"guided"`` (input-guided, the default) or
+    ``"greedy"`` (``model.generate``); both give the same tokens.
+    """
+
+    def __init__(self, model, tokenizer, max_new_tokens: int | None = None, method: str = "guided"):
+        from .decoding import METHODS, word_start_ids
+
+        if method not in METHODS:
+            raise InputError(f"unknown decoding method {method!r}; choose from {METHODS}")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens  # None: twice the longest input plus 16
+        self.method = method
         self.eos_id = model.config.eos_token_id
-        self.special_ids = {tokenizer.pad_token_id, self.eos_id, tokenizer.unk_token_id}
+        self.word_starts = word_start_ids(tokenizer)  # sharpens the draft after a rewrite
+
+    @property
+    def name(self) -> str:
+        """The backend's name in ``BACKENDS``."""
+        return "torch-greedy" if self.method == "greedy" else "torch"
 
     @classmethod
-    def load(cls, folder: str | os.PathLike) -> "TorchBackend":
+    def load(cls, folder: str | os.PathLike, method: str = "guided", threads: int = 0) -> "TorchBackend":
         """Load the model and tokenizer of a model folder; ``ModelError`` names what is wrong."""
         import torch
-        from transformers import AutoTokenizer, T5ForConditionalGeneration
+        from transformers import T5ForConditionalGeneration
 
         folder = check_model_folder(folder)
+        if threads:
+            torch.set_num_threads(threads)
+        tokenizer = _load_tokenizer(folder)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(folder))
             with _quiet_transformers():
                 model = T5ForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
         except Exception as exc:  # any failure here means the folder's files are damaged
-            reason = str(exc).strip().rstrip(".")
-            raise ModelError(
-                f"cannot load the model in {folder}: {reason}; re-export or re-download the folder"
-            ) from exc
-        if len(tokenizer) > model.config.vocab_size:
-            raise ModelError(
-                f"{folder}: the tokenizer has {len(tokenizer)} tokens but the model expects "
-                f"{model.config.vocab_size}; tokenizer.json and model.safetensors come from different models"
-            )
+            raise _damaged(folder, exc) from exc
+        _check_vocabulary(folder, tokenizer, model.config.vocab_size)
+        return cls(model, tokenizer, method=method)
+
+    def generate(self, sentences: list[str]) -> list[Generated]:
+        """Restore one batch of sentences (padded together; pass sentences of similar length)."""
+        from .decoding import generate_ids
+
+        if not sentences:
+            return []
+        batch = self.tokenizer(sentences, padding=True, return_tensors="pt").to(self.model.device)
+        max_new_tokens = self.max_new_tokens or _length_limit(batch["attention_mask"])
+        sequences, token_probs = generate_ids(
+            self.model,
+            batch["input_ids"],
+            batch["attention_mask"],
+            max_new_tokens,
+            method=self.method,
+            word_starts=self.word_starts,
+        )
+        return [_to_generated(self.tokenizer, self.eos_id, ids, probs) for ids, probs in zip(sequences, token_probs)]
+
+
+class Ct2Backend:
+    """CTranslate2 greedy decoding (``rewrite.ct2.Ct2Model``) with the model folder's tokenizer.
+
+    The model is converted on first use into the user's cache (keyed by the weights' hash) and
+    quantized when loaded with ``compute_type`` (``"int8"``: int8 weights, the fastest on CPU).
+    """
+
+    name = "ct2"
+
+    def __init__(self, model, tokenizer, max_new_tokens: int | None = None):
+        self.model = model  # a rewrite.ct2.Ct2Model
+        self.tokenizer = tokenizer
+        self.max_new_tokens = max_new_tokens  # None: twice the longest input plus 16
+        self.eos_id = model.eos_id
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, compute_type: str = CT2_COMPUTE_TYPE, threads: int = 0) -> "Ct2Backend":
+        """Load (converting on first use) a model folder; ``ModelError`` when CTranslate2 is
+        missing or the folder does not convert."""
+        from .ct2 import Ct2Model
+
+        folder = check_model_folder(folder)
+        tokenizer = _load_tokenizer(folder)
+        model = Ct2Model.load(folder, compute_type=compute_type, threads=threads)
+        _check_vocabulary(folder, tokenizer, len(model.vocabulary))
         return cls(model, tokenizer)
 
     def generate(self, sentences: list[str]) -> list[Generated]:
         """Restore one batch of sentences (padded together; pass sentences of similar length)."""
         if not sentences:
             return []
-        batch = self.tokenizer(sentences, padding=True, return_tensors="pt").to(self.model.device)
-        longest = int(batch["attention_mask"].sum(dim=1).max())
-        max_new_tokens = self.max_new_tokens or 2 * longest + 16
-        # The one call to swap for rewrite.decoding.generate_ids(..., method="guided").
-        sequences, token_probs = greedy_ids(self.model, batch["input_ids"], batch["attention_mask"], max_new_tokens)
-        return [self._to_generated(ids, probs) for ids, probs in zip(sequences, token_probs)]
-
-    def _to_generated(self, ids: list[int], probs: list[float]) -> Generated:
-        """Generated ids (no decoder start token, cut after end-of-sentence) -> text and token spans."""
-        complete = self.eos_id in ids
-        if complete:
-            cut = ids.index(self.eos_id)
-            ids, probs, eos_prob = ids[:cut], probs[:cut], probs[cut]
-        text = self.tokenizer.batch_decode([ids], skip_special_tokens=True)[0]
-        spans = _token_spans(self.tokenizer, ids, text)
-        if complete:
-            spans, probs = spans + [(len(text), len(text))], probs + [eos_prob]
-        return Generated(text, spans, [float(p) for p in probs], complete)
+        batch = self.tokenizer(sentences, padding=True, return_tensors="pt")
+        max_new_tokens = self.max_new_tokens or _length_limit(batch["attention_mask"])
+        sequences, token_probs = self.model.generate_ids(batch["input_ids"], batch["attention_mask"], max_new_tokens)
+        return [_to_generated(self.tokenizer, self.eos_id, ids, probs) for ids, probs in zip(sequences, token_probs)]
 
 
-def greedy_ids(model, input_ids, attention_mask, max_new_tokens: int) -> tuple[list[list[int]], list[list[float]]]:
-    """Greedy decoding with ``model.generate``.
+def _length_limit(attention_mask) -> int:
+    """Most new tokens for a batch: twice its longest input plus 16 (a rewrite may grow a sentence)."""
+    return 2 * int(attention_mask.sum(dim=1).max()) + 16
 
-    input_ids, attention_mask: (batch, source_len) tensors. Returns, per row, the generated ids
-    without the decoder start token, up to and including end-of-sentence (when reached), and the
-    model's probability of each of those ids (softmax of the raw logits at its step).
-    """
-    import torch
 
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            output_logits=True,
-            return_dict_in_generate=True,
+def _load_tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:  # any failure here means the tokenizer files are damaged
+        raise _damaged(folder, exc) from exc
+
+
+def _damaged(folder: Path, exc: Exception) -> ModelError:
+    reason = str(exc).strip().rstrip(".")
+    return ModelError(f"cannot load the model in {folder}: {reason}; re-export or re-download the folder")
+
+
+def _check_vocabulary(folder: Path, tokenizer, model_vocab_size: int) -> None:
+    if len(tokenizer) > model_vocab_size:
+        raise ModelError(
+            f"{folder}: the tokenizer has {len(tokenizer)} tokens but the model expects "
+            f"{model_vocab_size}; tokenizer.json and model.safetensors come from different models"
         )
-        steps = out.sequences[:, 1:]  # (batch, steps)
-        logits = torch.stack(out.logits, dim=1).float()  # (batch, steps, vocab)
-        probs = logits.softmax(dim=-1).gather(-1, steps.unsqueeze(-1)).squeeze(-1)  # (batch, steps)
-    eos = model.config.eos_token_id
-    sequences, token_probs = [], []
-    for row, row_probs in zip(steps.tolist(), probs.tolist()):
-        n = row.index(eos) + 1 if eos in row else len(row)
-        sequences.append(row[:n])
-        token_probs.append(row_probs[:n])
-    return sequences, token_probs
+
+
+def _to_generated(tokenizer, eos_id: int, ids: list[int], probs: list[float]) -> Generated:
+    """Generated ids (no decoder start token, cut after end-of-sentence) -> text and token spans."""
+    complete = eos_id in ids
+    if complete:
+        cut = ids.index(eos_id)
+        ids, probs, eos_prob = ids[:cut], probs[:cut], probs[cut]
+    text = tokenizer.batch_decode([ids], skip_special_tokens=True)[0]
+    spans = _token_spans(tokenizer, ids, text)
+    if complete:
+        spans, probs = spans + [(len(text), len(text))], probs + [eos_prob]
+    return Generated(text, spans, [float(p) for p in probs], complete)
 
 
 def _token_spans(tokenizer, ids: list[int], text: str) -> list[tuple[int, int]]:

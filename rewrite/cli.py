@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from .backends import BACKENDS
 from .errors import InputError, UnspinError
 
 EXIT_USAGE = 1
@@ -74,7 +75,15 @@ def cli(verbose: bool) -> None:
     help="Drop edits the model is less sure of than this.",
 )
 @click.option("--protect-quotes", is_flag=True, help="Change nothing inside quotation marks.")
-def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes) -> None:
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="auto",
+    show_default=True,
+    help="Decoder: torch (exact greedy output), torch-greedy (slow baseline), ct2 (CTranslate2 int8), "
+    "auto (the fastest installed).",
+)
+def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes, backend) -> None:
     """Restore FILES (or stdin when none, or for -) and print the result."""
     if as_json and as_diff:
         raise click.UsageError("choose one of --json and --diff")
@@ -84,7 +93,7 @@ def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes) 
 
     names = list(files) or [STDIN]
     texts = [read_text(name) for name in names]
-    restorer = Restorer.from_pretrained(model_dir)
+    restorer = Restorer.from_pretrained(model_dir, backend=backend)
     results = restorer.restore_many(texts, min_confidence=min_confidence, protect_quotes=protect_quotes)
     if as_json:
         records = [{"input": "<stdin>" if name == STDIN else name, **r.to_dict()} for name, r in zip(names, results)]

@@ -116,20 +116,16 @@ class ConvertOptions:
 
 @dataclasses.dataclass(frozen=True)
 class RestorerFactory:
-    """Picklable recipe for a worker's restorer: ``Restorer.from_pretrained(model_dir)``."""
+    """Picklable recipe for a worker's restorer: ``Restorer.from_pretrained(model_dir, backend)``."""
 
     model_dir: str | None = None
-    backend: str = "auto"
-    threads: int | None = None  # torch threads in this worker (None: leave as is)
+    backend: str = "auto"  # one of rewrite.backends.BACKENDS
+    threads: int | None = None  # backend threads in this worker (None: the library default)
 
     def __call__(self):
-        if self.threads:
-            import torch
-
-            torch.set_num_threads(self.threads)
         from . import Restorer
 
-        return Restorer.from_pretrained(self.model_dir, backend=self.backend)
+        return Restorer.from_pretrained(self.model_dir, backend=self.backend, threads=self.threads or 0)
 
 
 def load_factory(spec: str) -> Callable[[], object]:
@@ -581,6 +577,8 @@ def make_engine(config: ConvertConfig, factory: Callable[[], object]):
     if config.engine == "ray":
         from .ray_engine import RayEngine
 
+        if isinstance(factory, RestorerFactory) and factory.threads is None:
+            factory = dataclasses.replace(factory, threads=1)  # each actor reserves one CPU
         return RayEngine(factory, config.workers, config.address)
     if config.workers == 1:
         return InProcessEngine(factory)

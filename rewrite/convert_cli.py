@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from .backends import BACKENDS
 from .convert import ConvertConfig, RestorerFactory, convert_files, load_factory
 from .errors import UnspinError
 
@@ -28,13 +29,14 @@ EXIT_FAILED_FILES = 2
 @click.option("--field", default="text", show_default=True, help="JSONL: the field holding the text.")
 @click.option("--column", default="text", show_default=True, help="CSV: the header name of the column holding the text.")
 @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="Model folder (default: the shipped model).")
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help="Decoder: torch (exact greedy output), torch-greedy (slow baseline), ct2 (CTranslate2 int8), auto (the fastest installed).")
 @click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, help="Drop edits the model is less sure of.")
 @click.option("--protect-quotes", is_flag=True, help="Leave text inside quotation marks as it is.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal; log lines otherwise).")
 @click.option("--batch-files", type=click.IntRange(min=1), default=16, hidden=True)
 @click.option("--restorer-factory", envvar="UNSPIN_RESTORER_FACTORY", hidden=True, help="module:callable returning a restorer (tests).")
-def convert(sources, out, globs, report, workers, engine, address, field, column, model_dir, min_confidence,
-            protect_quotes, progress, batch_files, restorer_factory):
+def convert(sources, out, globs, report, workers, engine, address, field, column, model_dir, backend,
+            min_confidence, protect_quotes, progress, batch_files, restorer_factory):
     """Restore spun wording in files and folders (.txt, .md, .jsonl, .csv, .html).
 
     Outputs mirror the inputs under --out. A manifest in --out records every finished file, so an
@@ -48,7 +50,7 @@ def convert(sources, out, globs, report, workers, engine, address, field, column
             column=column, min_confidence=min_confidence, protect_quotes=protect_quotes, batch_files=batch_files,
             progress=progress,
         )
-        factory = load_factory(restorer_factory) if restorer_factory else RestorerFactory(model_dir)
+        factory = load_factory(restorer_factory) if restorer_factory else RestorerFactory(model_dir, backend)
         summary = convert_files(sources, config, factory)
     except UnspinError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -110,7 +110,8 @@ def check_change(config: GuardConfig, change: Change, source_tokens: Sequence[st
 
 
 _CONTRACTIONS = (("won't", "will not"), ("can't", "cannot"), ("n't", " not"), ("'re", " are"), ("'ll", " will"),
-                 ("'ve", " have"), ("'m", " am"), ("'d", " would"), ("can not", "cannot"))
+                 ("'ve", " have"), ("'m", " am"), ("'d", " would"), ("'s", " is"),
+                 ("can not", "cannot"))
 
 
 def _expand_contractions(tokens: Sequence[str]) -> str:

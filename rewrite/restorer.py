@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .align import align, fold_quotes, is_word
-from .backends import Generated, TorchBackend, describe_model
+from .backends import BACKENDS, Generated, describe_model, load_backend
 from .errors import InputError, ModelError
 from .guard import GuardConfig, check_change, check_sentence
 from .text import WORD_RE, normalise_whitespace, split_long, split_sentences
@@ -36,7 +36,6 @@ from .text import WORD_RE, normalise_whitespace, split_long, split_sentences
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
-BACKENDS = ("auto", "torch")
 
 _LINE_RE = re.compile(r"[^\r\n]+")
 # Quoted speech: “…”, «…» or "…" within one line; an unclosed quote runs to the end of the line.
@@ -108,9 +107,19 @@ class Restorer:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | os.PathLike | None = None, backend: str = "auto", config: RestorerConfig | None = None
+        cls,
+        path: str | os.PathLike | None = None,
+        backend: str = "auto",
+        config: RestorerConfig | None = None,
+        threads: int = 0,
     ) -> "Restorer":
-        """Load a model folder (``None``: the shipped default model)."""
+        """Load a model folder (``None``: the shipped default model) with a backend.
+
+        ``backend``: ``"torch"`` (input-guided decoding, exactly the greedy output),
+        ``"torch-greedy"`` (plain greedy search, the slow baseline), ``"ct2"`` (CTranslate2 int8,
+        needs ``unspin[fast]``) or ``"auto"`` (the fastest of those that is installed; see
+        ``rewrite.backends``). ``threads`` > 0 caps the threads the backend uses.
+        """
         if backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         if path is None:
@@ -120,14 +129,16 @@ class Restorer:
                     "with `unspin train` and pass its folder (--model DIR)"
                 )
             path = DEFAULT_MODEL
-        return cls(TorchBackend.load(path), config, Path(path))
+        return cls(load_backend(path, backend, threads=threads), config, Path(path))
 
     @functools.cached_property
     def model_info(self) -> dict:
-        """Name, version (weights hash), card facts and metrics of the loaded model."""
+        """Name, version (weights hash), card facts and metrics of the loaded model, and the
+        backend decoding with it."""
+        backend = getattr(self.backend, "name", type(self.backend).__name__)
         if self.model_folder is None:
-            return {"name": type(self.backend).__name__, "path": None, "version": None}
-        return describe_model(self.model_folder)
+            return {"name": type(self.backend).__name__, "path": None, "version": None, "backend": backend}
+        return {**describe_model(self.model_folder), "backend": backend}
 
     def restore(self, text: str, min_confidence: float = 0.0, protect_quotes: bool = False) -> Restoration:
         """Restore one text; see ``restore_many``."""

@@ -5,13 +5,13 @@
 Metrics (each for the model, the frequency baseline and doing nothing):
 
 * ``slot_recall``: share of spun spans whose output carries the original wording there;
-* ``wrongful_edits_per_100_words``: output words that differ from the original outside spun
-  spans (changed or inserted), per 100 original words;
+* ``wrongful_edits_per_100_words``: output words that differ from the input outside spun
+  spans (changed or inserted), per 100 input words;
 * ``unchanged_rate_unspun``: share of unspun examples that come back exactly as they went in;
 * ``exact_match``: share of outputs equal to the original sentence;
 * ``chrf``: chrF of outputs against the originals (the do-nothing row is chrF of the spun input).
 
-Word alignment is ``difflib`` over ``rewrite.text.WORD_RE`` tokens. Also measured: restoration of
+Word alignment is ``difflib`` over ``rewrite.text.WORD_RE`` tokens, output against spun input. Also measured: restoration of
 ``../shared/eval/tortured_phrases.tsv`` (each phrase in neutral carrier sentences; evaluation
 only, never training data), and the restored sample article.
 """
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 TORTURED = REPO.parent / "shared" / "eval" / "tortured_phrases.tsv"
 SAMPLE = REPO / "seeds" / "sample_spun_article.txt"
+CONFIDENCE_SWEEP = (0.3, 0.5, 0.7, 0.9)
 CARRIERS = (
     "In this paper we study {} and its applications.",
     "Recent work on {} has grown quickly.",
@@ -62,44 +63,96 @@ def _words(text: str) -> list[str]:
     return WORD_RE.findall(text)
 
 
-def score_pair(original: str, output: str, edits: list[dict]) -> dict:
+def spun_spans(edits: list[dict]) -> list[tuple[int, int, str]]:
+    """(start, end, original wording) of each swap in *spun* coordinates."""
+    out, shift = [], 0
+    for ed in sorted(edits, key=lambda e: e["start"]):
+        start = ed["start"] + shift
+        out.append((start, start + len(ed["replacement"]), ed["original"]))
+        shift += len(ed["replacement"]) - (ed["end"] - ed["start"])
+    return out
+
+
+def _regions(opcodes, slots: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merge the changed stretches of the spun->output alignment with the spun slots (token
+    ranges), so every slot lies wholly inside one region."""
+    spans = sorted([(i1, i2) for op, i1, i2, _, _ in opcodes if op != "equal"] + slots)
+    merged: list[list[int]] = []
+    for a, b in spans:
+        if merged and (a < merged[-1][1] or (a == merged[-1][1] and (a == b or merged[-1][0] == merged[-1][1]))):
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
+def _to_output(opcodes, i: int, end: bool) -> int:
+    """Output token index matching spun token boundary ``i``: the leftmost candidate for a
+    region's start, the rightmost for its end (so insertions at a boundary fall inside)."""
+    found = []
+    for op, i1, i2, j1, j2 in opcodes:
+        if op == "equal" and i1 <= i <= i2:
+            found.append(j1 + (i - i1))
+        elif op != "equal" and i in (i1, i2):
+            found += [j1] if i == i1 else []
+            found += [j2] if i == i2 else []
+    return (max(found) if end else min(found)) if found else 0
+
+
+def score_pair(spun: str, output: str, edits: list[dict]) -> dict:
     """Slots restored, slots, wrongful edits and word count for one example.
 
-    ``edits`` carry character spans in ``original`` (the dataset's spin edits)."""
-    spans = [m.span() for m in WORD_RE.finditer(original)]
-    words = [original[s:e] for s, e in spans]
-    out_words = _words(output)
-    slot_of = [-1] * len(words)
-    for k, ed in enumerate(edits):
-        for i, (s, e) in enumerate(spans):
-            if s >= ed["start"] and e <= ed["end"]:
-                slot_of[i] = k
-    ok_slots = [True] * len(edits)
-    wrongful = 0
-    matcher = difflib.SequenceMatcher(a=words, b=out_words, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            continue
-        touched = {slot_of[i] for i in range(i1, i2)}
-        if i1 == i2:  # insertion: inside a slot if both neighbours belong to the same slot
-            left = slot_of[i1 - 1] if i1 > 0 else -1
-            right = slot_of[i1] if i1 < len(words) else -1
-            touched = {left} if left == right else {-1}
-        for k in touched - {-1}:
-            ok_slots[k] = False
-        if -1 in touched:  # changed or inserted words outside every spun span
-            wrongful += (j2 - j1) if i1 == i2 else sum(1 for i in range(i1, i2) if slot_of[i] == -1)
-    return {"slots": len(edits), "restored": sum(ok_slots), "wrongful": wrongful,
-            "words": sum(1 for w in words if w[0].isalnum())}
+    The output is aligned to the *spun* input; each stretch where they differ (widened to whole
+    slots) is then aligned to what the original has there. A slot (a swapped span) is restored
+    when the output has the original wording in its place; any other difference is a wrongful
+    edit (a changed or inserted word outside every slot). Doing nothing scores 0 and 0."""
+    s_spans = [m.span() for m in WORD_RE.finditer(spun)]
+    s_toks = [spun[a:b] for a, b in s_spans]
+    out = _words(output)
+    slots = []  # (first token, end token, original tokens)
+    for start, end, original in spun_spans(edits):
+        inside = [k for k, (a, b) in enumerate(s_spans) if a >= start and b <= end]
+        if inside:
+            slots.append((inside[0], inside[-1] + 1, _words(original)))
+    opcodes = difflib.SequenceMatcher(a=s_toks, b=out, autojunk=False).get_opcodes()
+    restored = wrongful = 0
+    for a, b in _regions(opcodes, [(x, y) for x, y, _ in slots]):
+        expected: list[tuple[str, int]] = []  # (token, slot number or -1)
+        k = a
+        inner = sorted(n for n, slot in enumerate(slots) if a <= slot[0] and slot[1] <= b)
+        for n in inner:
+            x, y, original = slots[n]
+            expected += [(t, -1) for t in s_toks[k:x]] + [(t, n) for t in original]
+            k = y
+        expected += [(t, -1) for t in s_toks[k:b]]
+        got = out[_to_output(opcodes, a, False) : _to_output(opcodes, b, True)]
+        ok = dict.fromkeys(inner, True)
+        tokens = [t for t, _ in expected]
+        for op, e1, e2, g1, g2 in difflib.SequenceMatcher(a=tokens, b=got, autojunk=False).get_opcodes():
+            if op == "equal":
+                continue
+            owners = {expected[e][1] for e in range(e1, e2)}
+            if e1 == e2:  # an insertion next to a slot is part of that slot's (failed) rewrite
+                left = expected[e1 - 1][1] if e1 > 0 else -1
+                right = expected[e1][1] if e1 < len(expected) else -1
+                owners = {left, right} - {-1}
+                wrongful += 0 if owners else g2 - g1
+            else:
+                wrongful += sum(1 for e in range(e1, e2) if expected[e][1] < 0)
+            for n in owners - {-1}:
+                ok[n] = False
+        restored += sum(ok.values())
+    words = sum(1 for t in s_toks if t[0].isalnum())
+    return {"slots": len(slots), "restored": restored, "wrongful": wrongful, "words": words}
 
 
-def score_system(originals: list[str], outputs: list[str], edits: list[list[dict]]) -> dict:
+def score_system(spun: list[str], originals: list[str], outputs: list[str], edits: list[list[dict]]) -> dict:
     from sacrebleu.metrics import CHRF
 
     slots = restored = wrongful = words = 0
     unspun = unspun_same = exact = 0
-    for original, output, eds in zip(originals, outputs, edits):
-        s = score_pair(original, output, eds)
+    for source, original, output, eds in zip(spun, originals, outputs, edits):
+        s = score_pair(source, output, eds)
         slots += s["slots"]
         restored += s["restored"]
         wrongful += s["wrongful"]
@@ -169,11 +222,23 @@ def load_restorer(model: str):
     return Restorer.from_pretrained(model or None)
 
 
-def restore_texts(restorer, texts: list[str], batch_size: int) -> list[str]:
+def restore_all(restorer, texts: list[str], batch_size: int) -> list:
+    """Restorations (with every edit, whatever its confidence) of ``texts``."""
     out = []
     for i in range(0, len(texts), batch_size):
-        out.extend(r.text for r in restorer.restore_many(texts[i : i + batch_size]))
+        out.extend(restorer.restore_many(texts[i : i + batch_size]))
     return out
+
+
+def restore_texts(restorer, texts: list[str], batch_size: int) -> list[str]:
+    return [r.text for r in restore_all(restorer, texts, batch_size)]
+
+
+def at_confidence(texts: list[str], restorations: list, threshold: float) -> list[str]:
+    """The outputs a user gets with ``min_confidence=threshold``."""
+    from rewrite import apply_edits
+
+    return [apply_edits(t, [e for e in r.edits if e.confidence >= threshold]) for t, r in zip(texts, restorations)]
 
 
 def tortured_rate(restorer, path: str, limit: int | None, seed: int, batch_size: int) -> dict:
@@ -214,13 +279,18 @@ def evaluate(config: EvalConfig) -> dict:
     spun, originals, edits = list(test["spun"]), list(test["original"]), list(test["edits"])
     restorer = load_restorer(config.model)
     started = time.time()
-    outputs = restore_texts(restorer, spun, config.batch_size)
+    restorations = restore_all(restorer, spun, config.batch_size)
+    outputs = [r.text for r in restorations]
     seconds = time.time() - started
     baseline = FrequencyBaseline(dataset["train"]["edits"])
     results = {
-        "model": score_system(originals, outputs, edits),
-        "frequency_baseline": score_system(originals, [baseline.restore(s) for s in spun], edits),
-        "do_nothing": score_system(originals, spun, edits),
+        "model": score_system(spun, originals, outputs, edits),
+        "frequency_baseline": score_system(spun, originals, [baseline.restore(s) for s in spun], edits),
+        "do_nothing": score_system(spun, originals, spun, edits),
+        "by_min_confidence": {
+            str(t): score_system(spun, originals, at_confidence(spun, restorations, t), edits)
+            for t in CONFIDENCE_SWEEP
+        },
         "restore_seconds": round(seconds, 1),
         "dataset": str(config.data),
         "split": config.split,
@@ -250,6 +320,8 @@ def format_table(results: dict) -> str:
     rows = ["| system | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name in ("model", "frequency_baseline", "do_nothing"):
         rows.append(f"| {name} | " + " | ".join(str(results[name][k]) for k in keys) + " |")
+    for threshold, scores in results.get("by_min_confidence", {}).items():
+        rows.append(f"| model, min_confidence {threshold} | " + " | ".join(str(scores[k]) for k in keys) + " |")
     if "tortured_phrases" in results:
         t = results["tortured_phrases"]
         rows.append(f"\ntortured phrases: restore rate {t['restore_rate']} over {t['phrases']} phrases "

@@ -1,0 +1,36 @@
+"""`unspin train` and `unspin evaluate` end to end on a dataset built from a small corpus."""
+
+import json
+
+from click.testing import CliRunner
+
+from rewrite.cli import cli
+from tests.training.test_train import dataset  # noqa: F401  (module-scoped fixture)
+
+
+def test_train_then_evaluate(dataset, tmp_path):  # noqa: F811
+    runner = CliRunner()
+    config = tmp_path / "train.json"
+    config.write_text(json.dumps({"preset": "tiny", "vocab_size": 320, "batch_tokens": 2000, "eval_every": 4,
+                                  "save_every": 4, "log_every": 2, "warmup_steps": 2, "threads": 1}))
+    result = runner.invoke(cli, ["train", "--dataset", str(dataset), "--out", str(tmp_path / "run"),
+                                 "--config", str(config), "--max-steps", "4"])
+    assert result.exit_code == 0, result.output
+    model = tmp_path / "run" / "model"
+    result = runner.invoke(cli, ["evaluate", "--model", str(model), "--data", str(dataset), "--max-examples", "20",
+                                 "--tortured-max", "6", "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    for system in ("model", "frequency_baseline", "do_nothing"):
+        assert 0.0 <= metrics[system]["slot_recall"] <= 1.0
+    assert metrics["do_nothing"]["wrongful_edits_per_100_words"] == 0.0
+    assert metrics["tortured_phrases"]["phrases"] == 6
+    assert json.loads((model / "metrics.json").read_text())["examples"]
+
+
+def test_train_and_evaluate_errors(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train", "--dataset", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "build-dataset" in result.output
+    result = runner.invoke(cli, ["evaluate", "--model", str(tmp_path / "none"), "--data", str(tmp_path)])
+    assert result.exit_code == 2 and "error" in result.output.lower()
