@@ -1,7 +1,8 @@
 """Decoding speed: words/s restoring spun paragraphs at batch 1 and 32, latency, peak memory.
 
     python benchmarks/decode_bench.py                              # shipped model, built paragraphs
-    python benchmarks/decode_bench.py --model runs/news/model --shallow runs/shallow/model
+    nice -n 5 python benchmarks/decode_bench.py --threads 1 --shallow runs/gpu/shallow \
+        --out benchmarks/results/decode_bench.json                 # the table in the README
     python benchmarks/decode_bench.py --docs paragraphs.txt --threads 2 --out runs/decode_bench.json
 
 Methods (each in a fresh process, so its peak memory is its own):
@@ -13,8 +14,12 @@ Methods (each in a fresh process, so its peak memory is its own):
 - ``ct2-int8``: CTranslate2 greedy search, int8 weights (``rewrite.ct2``; converted on first use,
   outside the timing); ``ct2-int8_float32`` and ``ct2-float32`` use those compute types;
 - ``restorer``: the whole ``Restorer.restore_many`` pipeline as shipped (segmenting, decoding with
-  the backend ``--backend`` names, by default whatever "auto" picks, alignment, guard), for the
-  cost around the decoder.
+  the backend "auto" picks, alignment, guard), for the cost around the decoder; ``restorer:NAME``
+  uses the backend NAME (``rewrite.backends.BACKENDS``: ``restorer:torch``, ``restorer:ct2``, ...).
+
+Speed-ups and "same output" are against ``generate`` for the model-level methods and against
+``restorer:torch-greedy`` (the Restorer with plain greedy search: the issue's baseline) for the
+restorer rows.
 
 The model-level methods time what the Restorer's backend does: whitespace-normalised sentences in
 (cut as the Restorer cuts them), restored sentences out (tokenize, decode, detokenize). ``batch 32``
@@ -65,17 +70,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="DATE<TAB>sentence lines to spin.")
     p.add_argument("--n-paragraphs", type=int, default=20, help="Paragraphs to build (about 100 words each).")
     p.add_argument("--seed", type=int, default=13, help="Seed for picking and spinning sentences.")
-    p.add_argument("--methods", default="generate,guided,guided-shallow,ct2-int8",
-                   help=f"Comma-separated methods to run, from {', '.join(METHODS)}.")
+    p.add_argument("--methods", default="generate,guided,guided-shallow,ct2-int8,ct2-float32,"
+                   "restorer:torch-greedy,restorer:torch,restorer:ct2,restorer",
+                   help=f"Comma-separated methods to run, from {', '.join(METHODS)} and restorer:BACKEND.")
     p.add_argument("--batch-sizes", default="1,32", help="Comma-separated batch sizes for words/s.")
     p.add_argument("--repeats", type=int, default=20, help="Latency measurements of the 100-word paragraph.")
-    p.add_argument("--threads", type=int, default=0, help="Torch / CTranslate2 threads (0: the library default). "
+    p.add_argument("--threads", type=int, default=0, help="Torch / CTranslate2 threads (0: the defaults the "
+                   "Restorer uses: torch's own, rewrite.backends.ct2_threads for CTranslate2). "
                    "On a machine shared with other jobs pin 1: the default collapses when the cores are busy.")
-    p.add_argument("--backend", default="auto", help="Backend of the restorer method (rewrite.backends.BACKENDS).")
     p.add_argument("--out", type=Path, help="Write the results as JSON here.")
     args = p.parse_args(argv)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(args.methods) - set(METHODS))
+    unknown = sorted(m for m in args.methods if m not in METHODS and not m.startswith("restorer:"))
     if unknown:
         p.error(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
     if "guided-shallow" in args.methods and args.shallow is None:
@@ -140,10 +146,14 @@ class ModelDecoder:
         self.tokenizer = load_tokenizer(folder)
         self.method = method
         if method.startswith("ct2-"):
+            from rewrite.backends import ct2_threads
             from rewrite.ct2 import Ct2Model
 
-            self.model = Ct2Model.load(folder, compute_type=method[len("ct2-"):], threads=threads)
+            compute_type = method[len("ct2-"):]
+            self.threads = threads or ct2_threads(compute_type)
+            self.model = Ct2Model.load(folder, compute_type=compute_type, threads=self.threads)
         else:
+            self.threads = torch.get_num_threads()
             self.model = T5ForConditionalGeneration.from_pretrained(folder, dtype=torch.float32).eval()
             self.word_starts = word_start_ids(self.tokenizer)
 
@@ -168,8 +178,14 @@ class RestorerDecoder:
     def __init__(self, folder: Path, threads: int, backend: str = "auto"):
         from rewrite import Restorer
 
+        import torch
+
+        from rewrite.backends import ct2_threads
+
         self.restorer = Restorer.from_pretrained(folder, backend=backend, threads=threads)
         self.backend = self.restorer.backend.name
+        compute_type = getattr(self.restorer.backend, "compute_type", None)
+        self.threads = (threads or ct2_threads(compute_type)) if compute_type else torch.get_num_threads()
 
     def __call__(self, paragraphs: list[str], batch_size: int) -> list[str]:
         import dataclasses
@@ -188,14 +204,14 @@ def measure(
     batch_sizes: list[int],
     repeats: int,
     threads: int,
-    backend: str = "auto",
 ) -> dict:
     from transformers.utils import logging as hf_logging
 
     logging.basicConfig(level=logging.WARNING)
     hf_logging.disable_progress_bar()
     started = time.perf_counter()
-    whole = method == "restorer"
+    whole = method.split(":")[0] == "restorer"
+    backend = method.split(":", 1)[1] if ":" in method else "auto"
     decoder = RestorerDecoder(Path(folder), threads, backend) if whole else ModelDecoder(Path(folder), method, threads)
     load_seconds = time.perf_counter() - started
     words = sum(len(p.split()) for p in paragraphs)
@@ -204,9 +220,10 @@ def measure(
     run = (lambda p: decoder([p], 32)) if whole else (lambda p: decoder(segments(p)))
     run(latency_paragraph)  # warm-up
     result: dict = {"method": method, "model": folder, "load_seconds": round(load_seconds, 2), "words": words}
+    result["threads"] = decoder.threads
     if whole:
         result["backend"] = decoder.backend
-        result["method"] = f"restorer ({decoder.backend})"
+        result["method"] = f"restorer ({decoder.backend})" if ":" in method else f"restorer auto ({decoder.backend})"
     for size in batch_sizes:
         start = time.perf_counter()
         if whole:
@@ -232,8 +249,21 @@ def measure(
         "p50": round(statistics.median(times), 1),
         "p95": round(cuts[18], 1),
     }
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. ``VmHWM`` where Linux has it: ``ru_maxrss`` survives
+    ``exec``, so a spawned child would report its parent's peak if that was higher."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def run_isolated(*args) -> dict:
@@ -245,19 +275,28 @@ def run_isolated(*args) -> dict:
 # --- report --------------------------------------------------------------------------------------
 
 
+def baseline(result: dict, results: list[dict]) -> dict | None:
+    """What ``result`` is compared with: ``restorer:torch-greedy`` for restorer rows (when it ran),
+    ``generate`` for the others (the Restorer with plain greedy search is the issue's baseline)."""
+    if "backend" in result:
+        base = next((r for r in results if r.get("backend") == "torch-greedy"), None)
+        if base is not None:
+            return base
+    return next((r for r in results if r["method"] == "generate"), None)
+
+
 def table(results: list[dict], batch_sizes: list[int]) -> str:
-    base = next((r for r in results if r["method"] == "generate"), None)
-    head = ["method"] + [f"words/s b{b}" for b in batch_sizes]
-    head += ["speed-up b" + str(b) for b in batch_sizes] if base else []
-    head += ["p50 ms", "p95 ms", "peak MB", "same as generate"]
+    """Markdown table; speed-ups and identical outputs are against each row's ``baseline``."""
+    head = ["method", "threads"] + [f"words/s b{b}" for b in batch_sizes] + [f"speed-up b{b}" for b in batch_sizes]
+    head += ["p50 ms", "p95 ms", "peak MB", "same output as baseline"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
-        cells = [r["method"]] + [f"{r[f'batch{b}']['words_per_second']:.0f}" for b in batch_sizes]
-        if base:
-            speed = [r[f"batch{b}"]["words_per_second"] / base[f"batch{b}"]["words_per_second"] for b in batch_sizes]
-            cells += [f"{x:.2f}x" for x in speed]
+        base = baseline(r, results)
+        cells = [r["method"], str(r.get("threads", "?"))] + [f"{r[f'batch{b}']['words_per_second']:.0f}" for b in batch_sizes]
+        for b in batch_sizes:
+            cells.append(f"{r[f'batch{b}']['words_per_second'] / base[f'batch{b}']['words_per_second']:.2f}x" if base else "n/a")
         cells += [f"{r['latency_ms']['p50']:.0f}", f"{r['latency_ms']['p95']:.0f}", f"{r['peak_rss_mb']:.0f}"]
-        cells.append(r.get("same_as_generate", "n/a"))
+        cells.append(r.get("same_as_baseline", "baseline" if r is base else "n/a"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -266,7 +305,8 @@ def environment(args: argparse.Namespace) -> dict:
     import torch
 
     env = {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
-           "threads": args.threads or torch.get_num_threads(), "platform": platform.platform()}
+           "threads": args.threads or "library defaults (see each result)", "torch_default_threads": torch.get_num_threads(),
+           "platform": platform.platform()}
     try:
         import ctranslate2
 
@@ -290,14 +330,12 @@ def main(argv=None) -> None:
     for method in args.methods:
         folder = args.shallow if method == "guided-shallow" else args.model
         print(f"running {method} ...", file=sys.stderr)
-        results.append(
-            run_isolated(method, str(folder), paragraphs, args.batch_sizes, args.repeats, args.threads, args.backend)
-        )
-    base = next((r for r in results if r["method"] == "generate"), None)
+        results.append(run_isolated(method, str(folder), paragraphs, args.batch_sizes, args.repeats, args.threads))
     for r in results:
-        if base and r is not base and "backend" not in r:
+        base = baseline(r, results)
+        if base is not None and r is not base and ("backend" in r) == ("backend" in base):
             same = sum(a == b for a, b in zip(r["outputs"], base["outputs"]))
-            r["same_as_generate"] = f"{same}/{len(base['outputs'])}"
+            r["same_as_baseline"] = f"{same}/{len(base['outputs'])}"
     print(table(results, args.batch_sizes))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,12 +3,13 @@
 A backend is any object with ``generate(sentences: list[str]) -> list[Generated]`` (one batch in,
 one ``Generated`` per sentence out, same order). ``load_backend(folder, name)`` builds one by name:
 
-    =============== ================================================================================
-    ``torch``        PyTorch, input-guided decoding (``rewrite.decoding``): exactly the greedy output
-    ``torch-greedy`` PyTorch, plain ``model.generate`` greedy search (the baseline; same output)
-    ``ct2``          CTranslate2 greedy search with int8 weights (``pip install 'unspin[fast]'``)
-    ``auto``         ``AUTO_BACKEND`` when CTranslate2 is importable and converts the model, else ``torch``
-    =============== ================================================================================
+    torch         PyTorch, input-guided decoding (``rewrite.decoding``): exactly the greedy output
+    torch-greedy  PyTorch, plain ``model.generate`` greedy search: the slow baseline, same output
+    ct2           CTranslate2 greedy search, int8 weights (``pip install 'unspin[fast]'``): the
+                  fastest; about 3 sentences in 100 come out different from greedy
+    ct2-float32   CTranslate2 greedy search, float32: greedy's output (measured, not guaranteed)
+    auto          ``AUTO_BACKEND`` (ct2-float32) when CTranslate2 is installed and converts the
+                  model, else torch
 
     >>> backend = load_backend("rewrite/models/default", "torch")
     >>> g = backend.generate(["Rubio mentioned it."])[0]
@@ -79,10 +80,16 @@ class Generated:
         return min(probs) if probs else 0.0
 
 
-BACKENDS = ("auto", "torch", "torch-greedy", "ct2")
-# What "auto" picks when CTranslate2 is installed; see load_backend and notes/issue7.
-AUTO_BACKEND = "ct2"
-CT2_COMPUTE_TYPE = "int8"
+BACKENDS = ("auto", "torch", "torch-greedy", "ct2", "ct2-float32")
+CT2_COMPUTE_TYPES = {"ct2": "int8", "ct2-float32": "float32"}
+# What "auto" picks when CTranslate2 is installed. Measured with the default model on 304 spun
+# test sentences (benchmarks/backend_agreement.py): int8 gives greedy's exact output for 96.7% of
+# them (97.3% identical edits), float32 for 100%. "auto" must keep greedy's output (>= 99%), and
+# of the exact backends float32 CTranslate2 is the faster in the Restorer on 2 cores
+# (benchmarks/decode_bench.py: a 100-word paragraph in 197 ms p95 against 328 ms for torch,
+# 951 against 769 words/s at batch 32, about equal one sentence at a time), loads in half the
+# time and uses 120 MB less memory. Without CTranslate2, torch (input-guided) is the fallback.
+AUTO_BACKEND = "ct2-float32"
 
 
 def load_backend(folder: str | os.PathLike, name: str = "auto", threads: int = 0):
@@ -100,22 +107,27 @@ def load_backend(folder: str | os.PathLike, name: str = "auto", threads: int = 0
     folder = check_model_folder(folder)
     if name == "auto":
         name = resolve_auto()
-        if name == "ct2":
+        if name in CT2_COMPUTE_TYPES:
             try:
-                return Ct2Backend.load(folder, threads=threads)
+                return Ct2Backend.load(folder, CT2_COMPUTE_TYPES[name], threads=threads)
             except ModelError as exc:
-                logger.warning("the ct2 backend is unavailable (%s); using torch", exc)
+                logger.warning("the %s backend is unavailable (%s); using torch", name, exc)
                 name = "torch"
-    if name == "ct2":
-        return Ct2Backend.load(folder, threads=threads)
+    if name in CT2_COMPUTE_TYPES:
+        return Ct2Backend.load(folder, CT2_COMPUTE_TYPES[name], threads=threads)
     return TorchBackend.load(folder, method="greedy" if name == "torch-greedy" else "guided", threads=threads)
 
 
 def resolve_auto() -> str:
-    """The backend ``"auto"`` stands for here: ``AUTO_BACKEND`` if CTranslate2 imports, else torch."""
-    if AUTO_BACKEND == "ct2" and importlib.util.find_spec("ctranslate2") is None:
+    """The backend ``"auto"`` stands for here: ``AUTO_BACKEND``, or torch without CTranslate2."""
+    if AUTO_BACKEND in CT2_COMPUTE_TYPES and not ct2_installed():
         return "torch"
     return AUTO_BACKEND
+
+
+def ct2_installed() -> bool:
+    """Whether CTranslate2 (the ``fast`` extra) can be imported."""
+    return importlib.util.find_spec("ctranslate2") is not None
 
 
 class TorchBackend:
@@ -183,28 +195,46 @@ class Ct2Backend:
     """CTranslate2 greedy decoding (``rewrite.ct2.Ct2Model``) with the model folder's tokenizer.
 
     The model is converted on first use into the user's cache (keyed by the weights' hash) and
-    quantized when loaded with ``compute_type`` (``"int8"``: int8 weights, the fastest on CPU).
+    quantized when loaded with ``compute_type``: ``"int8"`` (the fastest on CPU; a few sentences
+    in a hundred differ from greedy) or ``"float32"`` (greedy's output).
     """
 
-    name = "ct2"
-
-    def __init__(self, model, tokenizer, max_new_tokens: int | None = None):
+    def __init__(self, model, tokenizer, max_new_tokens: int | None = None, compute_type: str = "int8"):
         self.model = model  # a rewrite.ct2.Ct2Model
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens  # None: twice the longest input plus 16
+        self.compute_type = compute_type
         self.eos_id = model.eos_id
 
+    @property
+    def name(self) -> str:
+        """The backend's name in ``BACKENDS`` (``ct2:TYPE`` for a compute type none names)."""
+        names = {compute_type: name for name, compute_type in CT2_COMPUTE_TYPES.items()}
+        return names.get(self.compute_type, f"ct2:{self.compute_type}")
+
     @classmethod
-    def load(cls, folder: str | os.PathLike, compute_type: str = CT2_COMPUTE_TYPE, threads: int = 0) -> "Ct2Backend":
+    def load(cls, folder: str | os.PathLike, compute_type: str = "int8", threads: int = 0) -> "Ct2Backend":
         """Load (converting on first use) a model folder; ``ModelError`` when CTranslate2 is
-        missing or the folder does not convert."""
+        missing or the folder does not convert. ``threads`` 0: ``ct2_threads(compute_type)``."""
         from .ct2 import Ct2Model
 
         folder = check_model_folder(folder)
         tokenizer = _load_tokenizer(folder)
-        model = Ct2Model.load(folder, compute_type=compute_type, threads=threads)
+        try:
+            model = Ct2Model.load(folder, compute_type=compute_type, threads=threads or ct2_threads(compute_type))
+        except OSError as exc:  # the cache folder cannot be written
+            raise ModelError(
+                f"cannot prepare the CTranslate2 model of {folder} ({exc}); set UNSPIN_CACHE to a "
+                "writable folder or use backend='torch'"
+            ) from exc
+        vocab_size = _read_json(folder / "config.json").get("vocab_size")
+        if vocab_size is not None and vocab_size != len(model.vocabulary):
+            raise ModelError(
+                f"{folder}: config.json says vocab_size {vocab_size} but the weights have "
+                f"{len(model.vocabulary)} rows; config.json and model.safetensors come from different models"
+            )
         _check_vocabulary(folder, tokenizer, len(model.vocabulary))
-        return cls(model, tokenizer)
+        return cls(model, tokenizer, compute_type=compute_type)
 
     def generate(self, sentences: list[str]) -> list[Generated]:
         """Restore one batch of sentences (padded together; pass sentences of similar length)."""
@@ -214,6 +244,22 @@ class Ct2Backend:
         max_new_tokens = self.max_new_tokens or _length_limit(batch["attention_mask"])
         sequences, token_probs = self.model.generate_ids(batch["input_ids"], batch["attention_mask"], max_new_tokens)
         return [_to_generated(self.tokenizer, self.eos_id, ids, probs) for ids, probs in zip(sequences, token_probs)]
+
+
+def ct2_threads(compute_type: str) -> int:
+    """Default CTranslate2 threads: 1 for int8, else one per CPU this process may use, at most 4.
+
+    Measured on 2 cores (benchmarks/decode_bench.py, notes/issue7): int8 restored a 100-word
+    paragraph in 120 ms with 1 thread and 330 ms with 2; float32 in 340 ms with 1 and 190 ms
+    with 2. CTranslate2's own default (4) would oversubscribe a small machine.
+    """
+    if compute_type.startswith("int8"):
+        return 1
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, min(4, available))
 
 
 def _length_limit(attention_mask) -> int:

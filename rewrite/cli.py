@@ -70,9 +70,9 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--min-confidence",
     type=click.FloatRange(0.0, 1.0),
-    default=0.0,
-    show_default=True,
-    help="Drop edits the model is less sure of than this.",
+    default=None,
+    help="Drop edits the model is less sure of than this (default: the model's recommended "
+    "threshold, 0.7 for the shipped model; 0 shows every edit).",
 )
 @click.option("--protect-quotes", is_flag=True, help="Change nothing inside quotation marks.")
 @click.option(

@@ -71,7 +71,7 @@ class ConvertConfig:
     address: str | None = _field(None, "Ray cluster address ('auto', 'ray://head:10001'); none starts a local Ray.")
     field: str = _field("text", "JSONL: the field holding the text.")
     column: str = _field("text", "CSV: the header name of the column holding the text.")
-    min_confidence: float = _field(0.0, "Drop edits the model is less sure of than this (0..1).")
+    min_confidence: float | None = _field(None, "Drop edits the model is less sure of than this (0..1; None: the model's recommendation).")
     protect_quotes: bool = _field(False, "Leave text inside quotation marks as it is.")
     batch_files: int = _field(16, "Documents sent to a worker at a time.")
     batch_chars: int = _field(200_000, "Characters sent to a worker at a time (a batch closes at either limit).")
@@ -85,7 +85,7 @@ class ConvertConfig:
             raise InputError(f"unknown engine {self.engine!r}; choose 'local' or 'ray'")
         if self.workers < 1:
             raise InputError(f"--workers must be at least 1, got {self.workers}")
-        if not 0.0 <= self.min_confidence <= 1.0:
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
             raise InputError(f"--min-confidence must be between 0 and 1, got {self.min_confidence}")
         if self.batch_files < 1 or self.batch_chars < 1:
             raise InputError("batch_files and batch_chars must be at least 1")
@@ -102,7 +102,7 @@ class ConvertOptions:
     """What a worker needs besides the restorer (small and picklable)."""
 
     formats: FormatOptions = FormatOptions()
-    min_confidence: float = 0.0
+    min_confidence: float | None = None
     protect_quotes: bool = False
 
     def settings_id(self) -> str:

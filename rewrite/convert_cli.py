@@ -30,7 +30,7 @@ EXIT_FAILED_FILES = 2
 @click.option("--column", default="text", show_default=True, help="CSV: the header name of the column holding the text.")
 @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="Model folder (default: the shipped model).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help="Decoder: torch (exact greedy output), torch-greedy (slow baseline), ct2 (CTranslate2 int8), auto (the fastest installed).")
-@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, help="Drop edits the model is less sure of.")
+@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=None, help="Drop edits the model is less sure of (default: the model's recommended threshold).")
 @click.option("--protect-quotes", is_flag=True, help="Leave text inside quotation marks as it is.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal; log lines otherwise).")
 @click.option("--batch-files", type=click.IntRange(min=1), default=16, hidden=True)

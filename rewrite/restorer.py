@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import os
 import re
@@ -81,11 +82,18 @@ class RestorerConfig:
         default=1000, metadata={"help": "A piece still longer than this (e.g. one huge token) is left as it is."}
     )
     batch_size: int = dataclasses.field(default=32, metadata={"help": "Sentences per backend call."})
+    min_confidence: float = dataclasses.field(
+        default=0.0,
+        metadata={"help": "Confidence below which edits are dropped when a call gives none; a model folder's "
+                          "restorer.json sets its measured recommendation."},
+    )
     guard: GuardConfig = dataclasses.field(default_factory=GuardConfig, metadata={"help": "Faithfulness limits."})
 
     def __post_init__(self) -> None:
         if self.max_words < 2 or self.max_chars < 1 or self.batch_size < 1:
             raise InputError("max_words must be >= 2, max_chars and batch_size >= 1")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise InputError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +137,8 @@ class Restorer:
                     "with `unspin train` and pass its folder (--model DIR)"
                 )
             path = DEFAULT_MODEL
-        return cls(load_backend(path, backend, threads=threads), config, Path(path))
+        backend_impl = load_backend(path, backend, threads=threads)
+        return cls(backend_impl, config or model_restorer_config(Path(path)), Path(path))
 
     @functools.cached_property
     def model_info(self) -> dict:
@@ -140,15 +149,18 @@ class Restorer:
             return {"name": type(self.backend).__name__, "path": None, "version": None, "backend": backend}
         return {**describe_model(self.model_folder), "backend": backend}
 
-    def restore(self, text: str, min_confidence: float = 0.0, protect_quotes: bool = False) -> Restoration:
+    def restore(self, text: str, min_confidence: float | None = None, protect_quotes: bool = False) -> Restoration:
         """Restore one text; see ``restore_many``."""
         return self.restore_many([text], min_confidence, protect_quotes)[0]
 
     def restore_many(
-        self, texts: Iterable[str], min_confidence: float = 0.0, protect_quotes: bool = False
+        self, texts: Iterable[str], min_confidence: float | None = None, protect_quotes: bool = False
     ) -> list[Restoration]:
-        """Restore each text. Edits below ``min_confidence`` are dropped; with ``protect_quotes``
-        nothing inside quotation marks is changed."""
+        """Restore each text. Edits below ``min_confidence`` are dropped (``None``: the model's
+        recommended threshold, ``config.min_confidence``; ``0`` keeps every edit); with
+        ``protect_quotes`` nothing inside quotation marks is changed."""
+        if min_confidence is None:
+            min_confidence = self.config.min_confidence
         if isinstance(texts, str):
             raise InputError("restore_many takes a list of texts; use restore for one text")
         texts = [_check_text(text) for text in texts]
@@ -222,6 +234,24 @@ class Restorer:
             )
             edits.append((edit, change.changed_words))
         return edits
+
+
+def model_restorer_config(folder: Path) -> RestorerConfig:
+    """The model folder's recommended restorer settings (``restorer.json``), else the defaults.
+
+    The shipped model's file sets ``min_confidence`` to the threshold measured to keep wrongful
+    edits under 0.5 per 100 words on the test split (see its metrics.json)."""
+    path = folder / "restorer.json"
+    if not path.is_file():
+        return RestorerConfig()
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+        return RestorerConfig(**{k: v for k, v in values.items() if k in _CONFIG_FIELDS})
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ModelError(f"{path} is not a valid restorer config ({exc}); fix or delete it") from exc
+
+
+_CONFIG_FIELDS = {"max_words", "max_chars", "batch_size", "min_confidence"}
 
 
 def _restoration(

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 class RestorerLike(Protocol):
     def restore_many(
-        self, texts: list[str], min_confidence: float = 0.0, protect_quotes: bool = False
+        self, texts: list[str], min_confidence: float | None = None, protect_quotes: bool = False
     ) -> list[Any]: ...
 
 
@@ -50,7 +50,7 @@ class NotRunning(BatcherError):
 
 @dataclass(frozen=True)
 class Options:
-    min_confidence: float = 0.0
+    min_confidence: float | None = None
     protect_quotes: bool = False
 
 

@@ -63,8 +63,10 @@ class RestoreRequest(BaseModel):
     texts: list[UnicodeText] | None = Field(
         None, description="Several texts to restore, answered in the same order."
     )
-    min_confidence: float = Field(
-        0.0, ge=0.0, le=1.0, description="Drop edits whose confidence is below this (0 to 1)."
+    min_confidence: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Drop edits whose confidence is below this (0 to 1). Default: the model's recommended "
+        "threshold (see GET /v1/model); 0 returns every edit.",
     )
     protect_quotes: bool = Field(False, description="Leave quoted speech untouched.")
 

@@ -23,7 +23,11 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(
         None, description="Model folder to serve; unset means the shipped default model."
     )
-    backend: str = Field("auto", description="Restorer backend passed to Restorer.from_pretrained.")
+    backend: str = Field(
+        "auto",
+        description="Restorer backend passed to Restorer.from_pretrained: auto, torch, torch-greedy, "
+        "ct2 or ct2-float32 (see rewrite.backends).",
+    )
     max_text_chars: int = Field(
         20_000, gt=0, description="Longest accepted text, in Unicode code points (413 beyond)."
     )
@@ -60,6 +64,15 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from rewrite.backends import BACKENDS  # light: the backends import torch only when loading
+
+        if value not in BACKENDS:
+            raise ValueError(f"unknown backend {value!r}; set UNSPIN_BACKEND to one of {', '.join(BACKENDS)}")
         return value
 
     @field_validator("api_key", mode="before")

@@ -24,6 +24,11 @@ def _load(folder: Path, name: str) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def _load_list(folder: Path, name: str) -> list:
+    path = folder / name
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
 def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
     folder = Path(folder)
     config = _load(folder, "config.json")
@@ -41,10 +46,17 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
         "## Model",
         f"- d_model {params[0]}, {params[1]} encoder + {params[2]} decoder layers, vocab {config.get('vocab_size')} "
         "(SentencePiece unigram, byte fallback), weights bf16 safetensors.",
-        f"- Training: {summary.get('steps')} steps, {summary.get('tokens_seen')} tokens, "
+        f"- Last training run: {summary.get('steps')} steps, {summary.get('tokens_seen')} tokens, "
         f"{summary.get('wall_seconds_this_run')} s wall, {summary.get('tokens_per_second_this_run')} tokens/s "
         f"on {summary.get('environment', {}).get('cuda') or 'CPU'}; seed {training.get('seed')}, "
         f"lr {training.get('lr')}, batch {training.get('batch_tokens')} tokens. Full settings: training_config.json.",
+    ]
+    for stage in _load_list(folder, "training_stages.json"):
+        summ = stage["summary"]
+        lines.append(f"- Stage {stage['stage']}: {stage['what']}; {summ.get('steps')} steps, {summ.get('tokens_seen')} tokens, "
+                     f"{summ.get('wall_seconds_this_run')} s at {summ.get('tokens_per_second_this_run')} tokens/s "
+                     f"on {summ.get('environment', {}).get('cuda') or 'CPU'}; final validation loss {summ.get('val_loss', 0):.3f}.")
+    lines += [
         "",
         "## Data",
         "Sentence pairs made by the unspin dataset builder's synthetic spinner (see data_manifest.json for",
@@ -79,6 +91,12 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
         for system in ("model", "frequency_baseline", "do_nothing"):
             if system in metrics:
                 lines.append(f"| {system} | " + " | ".join(str(metrics[system].get(k)) for k in keys) + " |")
+        for threshold, scores in metrics.get("by_min_confidence", {}).items():
+            lines.append(f"| model, min_confidence {threshold} | " + " | ".join(str(scores.get(k)) for k in keys) + " |")
+        recommended = _load(folder, "restorer.json").get("min_confidence")
+        if recommended is not None:
+            lines.append(f"\nThe restorer drops edits below confidence {recommended} unless told otherwise "
+                         "(restorer.json); the `model` row keeps every edit.")
         if "tortured_phrases" in metrics:
             t = metrics["tortured_phrases"]
             lines.append(f"\nReal tortured phrases (evaluation only): restore rate {t['restore_rate']} of {t['phrases']}.")

@@ -132,11 +132,9 @@ def score_pair(spun: str, output: str, edits: list[dict]) -> dict:
             if op == "equal":
                 continue
             owners = {expected[e][1] for e in range(e1, e2)}
-            if e1 == e2:  # an insertion next to a slot is part of that slot's (failed) rewrite
-                left = expected[e1 - 1][1] if e1 > 0 else -1
-                right = expected[e1][1] if e1 < len(expected) else -1
-                owners = {left, right} - {-1}
-                wrongful += 0 if owners else g2 - g1
+            if e1 == e2:  # an insertion on a slot's edge is part of that slot's (failed) rewrite
+                owners = {expected[e1 - 1][1] if e1 > 0 else -1, expected[e1][1] if e1 < len(expected) else -1}
+                wrongful += 0 if owners - {-1} else g2 - g1
             else:
                 wrongful += sum(1 for e in range(e1, e2) if expected[e][1] < 0)
             for n in owners - {-1}:
@@ -226,7 +224,7 @@ def restore_all(restorer, texts: list[str], batch_size: int) -> list:
     """Restorations (with every edit, whatever its confidence) of ``texts``."""
     out = []
     for i in range(0, len(texts), batch_size):
-        out.extend(restorer.restore_many(texts[i : i + batch_size]))
+        out.extend(restorer.restore_many(texts[i : i + batch_size], min_confidence=0.0))
     return out
 
 
@@ -308,7 +306,7 @@ def evaluate(config: EvalConfig) -> dict:
         for s, o, g, e in zip(spun, outputs, originals, edits) if o == g and e
     ][:5]
     results["examples"] = {"restored": best, "wrong": worst}
-    model_dir = Path(getattr(restorer, "model_dir", config.model or ""))
+    model_dir = Path(getattr(restorer, "model_folder", None) or config.model or "")
     if model_dir.is_dir():
         (model_dir / "metrics.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     return results

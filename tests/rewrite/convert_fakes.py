@@ -50,7 +50,7 @@ def fake_restore(text: str, min_confidence: float = 0.0) -> Restoration:
     edits = []
     for match in _SWAP_RE.finditer(text):
         replacement, confidence = SWAPS[" ".join(match.group().split())]
-        if confidence >= min_confidence:
+        if confidence >= (min_confidence or 0.0):
             edits.append(Edit(match.start(), len(match.group()), match.group(), replacement, confidence))
     out, last = [], 0
     for e in edits:

@@ -1,4 +1,4 @@
-"""TorchBackend mechanics with the tiny random model (its outputs are garbage; the plumbing is not)."""
+"""Backend mechanics with the tiny random model (its outputs are garbage; the plumbing is not)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import shutil
 import pytest
 import torch
 
-from rewrite import ModelError, Restorer, apply_edits
-from rewrite.backends import Generated, TorchBackend, _token_spans, greedy_ids
+from rewrite import InputError, ModelError, Restorer, apply_edits
+from rewrite.backends import BACKENDS, Ct2Backend, Generated, TorchBackend, _token_spans, load_backend
+from rewrite.decoding import generate_ids
 
 SENTENCES = ["Rubio mentioned it.", "Zürich, 東京 😀 and “quoted” words — ß🙂 here.", "x"]
 
@@ -25,9 +26,10 @@ def backend(tiny_model_dir):
     return backend
 
 
-def test_greedy_ids_are_argmax_and_probabilities_match_a_forward_pass(backend):
+@pytest.mark.parametrize("method", ["greedy", "guided"])
+def test_decoded_ids_are_argmax_and_probabilities_match_a_forward_pass(backend, method):
     batch = backend.tokenizer(SENTENCES, padding=True, return_tensors="pt")
-    sequences, probs = greedy_ids(backend.model, batch["input_ids"], batch["attention_mask"], 12)
+    sequences, probs = generate_ids(backend.model, batch["input_ids"], batch["attention_mask"], 12, method=method)
     assert len(sequences) == len(probs) == len(SENTENCES)
     for row, (ids, row_probs) in enumerate(zip(sequences, probs)):
         assert 0 < len(ids) == len(row_probs) <= 12
@@ -144,3 +146,127 @@ def test_default_model_restores_the_sample_article(sample_text):
     assert result.edits, "the sample article is spun; the default model finds something"
     assert apply_edits(sample_text, result.edits) == result.text
     assert len(result.text.splitlines()) == len(sample_text.splitlines())
+
+
+# --- choosing a backend --------------------------------------------------------------------------
+
+CT2_NAMES = ("ct2", "ct2-float32")
+
+
+@pytest.fixture(scope="module")
+def writing_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny model with its <pad> row zeroed (so it writes visible tokens), saved as a model folder."""
+    from transformers import T5ForConditionalGeneration
+
+    folder = tmp_path_factory.mktemp("writing-model")
+    shutil.copytree(tiny_model_dir, folder, dirs_exist_ok=True)
+    model = T5ForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    with torch.no_grad():
+        model.shared.weight[model.config.pad_token_id] = 0
+    model.save_pretrained(folder)
+    return folder
+
+
+def needs_ct2(name: str) -> None:
+    if name in CT2_NAMES:
+        pytest.importorskip("ctranslate2")
+
+
+@pytest.mark.parametrize("name", [b for b in BACKENDS if b != "auto"])
+def test_each_backend_name_loads_its_decoder(writing_model_dir, name):
+    needs_ct2(name)
+    backend = load_backend(writing_model_dir, name, threads=1)
+    assert backend.name == name
+    assert isinstance(backend, Ct2Backend if name in CT2_NAMES else TorchBackend)
+    if name.startswith("torch"):
+        assert backend.method == ("greedy" if name == "torch-greedy" else "guided")
+        assert backend.word_starts and backend.tokenizer.eos_token_id in backend.word_starts
+    restorer = Restorer.from_pretrained(writing_model_dir, backend=name, threads=1)
+    assert restorer.backend.name == name and restorer.model_info["backend"] == name
+
+
+@pytest.mark.parametrize("name", [b for b in BACKENDS if b not in ("auto", "torch-greedy")])
+def test_backends_agree_with_plain_greedy(writing_model_dir, name):
+    needs_ct2(name)
+    reference = load_backend(writing_model_dir, "torch-greedy", threads=1)
+    backend = load_backend(writing_model_dir, name, threads=1)
+    reference.max_new_tokens = backend.max_new_tokens = 12
+    want, got = reference.generate(SENTENCES), backend.generate(SENTENCES)
+    assert len(got) == len(SENTENCES) and all(type(g) is Generated for g in got)
+    assert any(g.text for g in want), "the model writes something"
+    for w, g in zip(want, got):
+        assert all(0.0 <= p <= 1.0 for p in g.token_probs)
+        assert not g.token_spans or g.token_spans[-1][1] == len(g.text)
+        if name == "ct2":  # int8 weights: close to greedy, not always equal (random weights even less)
+            continue
+        assert (g.text, g.token_spans, g.complete) == (w.text, w.token_spans, w.complete)
+        assert g.token_probs == pytest.approx(w.token_probs, abs=1e-4)
+    assert backend.generate([]) == []
+
+
+def test_auto_picks_the_fast_exact_backend_when_ctranslate2_is_installed(writing_model_dir, monkeypatch):
+    from rewrite import backends
+
+    pytest.importorskip("ctranslate2")
+    assert backends.resolve_auto() == backends.AUTO_BACKEND
+    restorer = Restorer.from_pretrained(writing_model_dir, threads=1)
+    assert restorer.backend.name == backends.AUTO_BACKEND
+    monkeypatch.setattr(backends, "ct2_installed", lambda: False)
+    assert backends.resolve_auto() == "torch"
+    restorer = Restorer.from_pretrained(writing_model_dir, backend="auto", threads=1)
+    assert restorer.backend.name == "torch" and restorer.model_info["backend"] == "torch"
+
+
+def test_auto_falls_back_to_torch_when_the_model_does_not_convert(writing_model_dir, monkeypatch, caplog):
+    from rewrite import backends, ct2
+
+    def broken(model_dir):
+        raise ModelError(f"cannot convert {model_dir} for CTranslate2 (disk full); use backend='torch'")
+
+    monkeypatch.setattr(backends, "ct2_installed", lambda: True)
+    monkeypatch.setattr(backends, "AUTO_BACKEND", "ct2")
+    monkeypatch.setattr(ct2, "converted_dir", broken)
+    with caplog.at_level("WARNING", logger="rewrite.backends"):
+        assert load_backend(writing_model_dir, "auto", threads=1).name == "torch"
+    assert "the ct2 backend is unavailable" in caplog.text and "disk full" in caplog.text
+    with pytest.raises(ModelError, match="disk full"):
+        load_backend(writing_model_dir, "ct2")
+
+
+def test_ct2_without_ctranslate2_says_what_to_install(writing_model_dir, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ctranslate2(name, *args, **kwargs):
+        if name == "ctranslate2":
+            raise ImportError("No module named 'ctranslate2'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ctranslate2)
+    with pytest.raises(ModelError, match=r"pip install 'unspin\[fast\]'"):
+        Restorer.from_pretrained(writing_model_dir, backend="ct2")
+
+
+def test_threads_reach_torch_and_are_validated(writing_model_dir):
+    before = torch.get_num_threads()
+    try:
+        Restorer.from_pretrained(writing_model_dir, backend="torch", threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(InputError, match="threads"):
+        Restorer.from_pretrained(writing_model_dir, backend="torch", threads=-1)
+
+
+def test_an_unwritable_cache_falls_back_to_torch(writing_model_dir, monkeypatch, tmp_path):
+    from rewrite import backends
+
+    pytest.importorskip("ctranslate2")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("UNSPIN_CACHE", str(blocker / "cache"))  # mkdir under a file: OSError
+    monkeypatch.setattr(backends, "AUTO_BACKEND", "ct2")
+    assert load_backend(writing_model_dir, "auto", threads=1).name == "torch"
+    with pytest.raises(ModelError, match="UNSPIN_CACHE"):
+        load_backend(writing_model_dir, "ct2", threads=1)

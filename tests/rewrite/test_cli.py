@@ -151,3 +151,51 @@ def test_main_entry_point_exit_codes(fake_model, monkeypatch, capsys):
         main()
     assert exit_info.value.code == 0
     assert "rewrite" in capsys.readouterr().out
+
+
+def test_backend_option_reaches_the_library(monkeypatch):
+    asked = []
+
+    def from_pretrained(path=None, backend="auto", config=None):
+        asked.append(backend)
+        return Restorer(SwapBackend(), config)
+
+    monkeypatch.setattr(Restorer, "from_pretrained", staticmethod(from_pretrained))
+    assert run(["rewrite"], input="x").exit_code == 0
+    for name in ("torch", "torch-greedy", "ct2", "ct2-float32", "auto"):
+        result = run(["rewrite", "--backend", name], input="Rubio mentioned it.")
+        assert result.exit_code == 0 and result.stdout == "Rubio said it."
+    assert asked == ["auto", "torch", "torch-greedy", "ct2", "ct2-float32", "auto"]
+    result = run(["rewrite", "--backend", "tpu"], input="x")
+    assert result.exit_code == 1 and "tpu" in result.output
+
+
+def test_convert_backend_option_reaches_every_worker(monkeypatch, tmp_path):
+    import rewrite.convert_cli
+    from rewrite.convert import RestorerFactory, Summary
+
+    seen = []
+
+    def convert_files(sources, config, factory):
+        seen.append(factory)
+        return Summary(total=0)
+
+    monkeypatch.setattr(rewrite.convert_cli, "convert_files", convert_files)
+    (tmp_path / "a.txt").write_text("x")
+    args = ["convert", str(tmp_path / "a.txt"), "--out", str(tmp_path / "out")]
+    assert run(args).exit_code == 0
+    assert run(args + ["--backend", "torch"]).exit_code == 0
+    assert seen == [RestorerFactory(None, "auto"), RestorerFactory(None, "torch")]
+    result = run(args + ["--backend", "tpu"])
+    assert result.exit_code == 1 and "tpu" in result.output
+
+    calls = []
+
+    def from_pretrained(path=None, backend="auto", config=None, threads=0):
+        calls.append((path, backend, threads))
+        return "restorer"
+
+    monkeypatch.setattr(Restorer, "from_pretrained", staticmethod(from_pretrained))
+    assert RestorerFactory("m", "ct2", threads=1)() == "restorer"
+    assert RestorerFactory("m")() == "restorer"
+    assert calls == [("m", "ct2", 1), ("m", "auto", 0)]

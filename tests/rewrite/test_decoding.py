@@ -331,3 +331,19 @@ def test_decode_bench_measures_a_method(tiny_model_dir):
     assert result["words"] == 17 and len(result["outputs"]) == 3  # three sentences
     assert result["batch1"]["words_per_second"] > 0 and result["latency_ms"]["p95"] >= result["latency_ms"]["p50"]
     assert "| guided |" in bench.table([result], [1, 4])
+
+
+def test_decode_bench_measures_the_restorer_with_a_named_backend(tiny_model_dir):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "decode_bench.py"
+    spec = importlib.util.spec_from_file_location("decode_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    paragraphs = ["Rubio mentioned the plan. Talks went on."]
+    greedy = bench.measure("restorer:torch-greedy", str(tiny_model_dir), paragraphs, [1], 1, 1)
+    guided = bench.measure("restorer:torch", str(tiny_model_dir), paragraphs, [1], 1, 1)
+    assert (greedy["backend"], guided["method"]) == ("torch-greedy", "restorer (torch)")
+    assert guided["outputs"] == greedy["outputs"] and len(guided["outputs"]) == 1
+    assert bench.baseline(guided, [greedy, guided]) is greedy
+    assert "| restorer (torch) |" in bench.table([greedy, guided], [1])

@@ -63,7 +63,7 @@ def fake_restore(text: str, min_confidence: float = 0.0, protect_quotes: bool = 
     words = list(_WORD.finditer(text))
     for match in words:
         swap = SWAPS.get(match.group())
-        if swap is None or swap[1] < min_confidence:
+        if swap is None or swap[1] < (min_confidence or 0.0):
             continue
         if any(start <= match.start() < end for start, end in quoted):
             continue

@@ -109,7 +109,7 @@ def test_restore_one_text(client, fake):
     ]
     assert result["spin_ratio"] == pytest.approx(2 / 7)
     assert apply_edits(text, result["edits"]) == result["text"]
-    assert fake.calls == [([text], 0.0, False)]
+    assert fake.calls == [([text], None, False)]  # None: the model's recommended threshold
 
 
 def test_restore_many_texts_keeps_order(client):

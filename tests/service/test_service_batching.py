@@ -59,7 +59,7 @@ def test_requests_with_different_options_are_not_mixed():
         assert plain.result().json()["results"][0]["text"] == "but a"
         assert strict.result().json()["results"][0]["text"] == "however b"  # 0.3 < 0.5
     assert sorted((call[0], call[1]) for call in fake.calls[1:]) == [
-        (["however a"], 0.0),
+        (["however a"], None),  # None: the model's recommended threshold
         (["however b"], 0.5),
     ]
 
@@ -219,4 +219,4 @@ def test_stopped_batcher_refuses_and_fails_waiting_jobs():
 
 def test_options_are_hashable_batch_keys():
     assert Options(0.5, True) == Options(min_confidence=0.5, protect_quotes=True)
-    assert len({Options(), Options(0.0, False), Options(0.1)}) == 2
+    assert len({Options(), Options(None, False), Options(0.1)}) == 2

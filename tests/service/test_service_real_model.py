@@ -16,13 +16,11 @@ from tests.service.service_fakes import (
     wait_until,
 )
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not DEFAULT_MODEL_WEIGHTS.exists(),
-        reason=f"the shipped default model is not trained yet ({DEFAULT_MODEL_WEIGHTS} missing)",
-    ),
-]
+pytestmark = pytest.mark.slow
+
+
+def test_the_default_model_ships():
+    assert DEFAULT_MODEL_WEIGHTS.is_file(), f"{DEFAULT_MODEL_WEIGHTS} is missing: the package must ship its model"
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,7 @@ def test_empty_api_key_means_none(monkeypatch):
         ("UNSPIN_MAX_TEXT_CHARS", "lots"),
         ("UNSPIN_REQUEST_TIMEOUT_S", "-1"),
         ("UNSPIN_BATCH_WAIT_MS", "-5"),
+        ("UNSPIN_BACKEND", "tpu"),
     ],
 )
 def test_invalid_values_are_rejected(monkeypatch, name, value):

@@ -21,7 +21,8 @@ def test_spun_spans_follow_the_shifts():
     (ORIGINAL, 4, 0),
     ("The war murdered at least 15 individuals overnight.", 3, 1),
     ("The war killed at least 16 people overnight.", 4, 1),
-    ("The war killed at least 15 people overnight today.", 4, 1),
+    ("The war killed at least 15 people overnight. Today", 4, 1),
+    ("The war killed at least 15 people overnight today.", 3, 0),  # next to a slot: that slot failed
 ])
 def test_score_pair(output, restored, wrongful):
     score = score_pair(SPUN, output, EDITS)
