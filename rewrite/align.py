@@ -26,9 +26,14 @@ from .text import word_spans
 _FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
 
 
+# What the model reads: typographic apostrophes and double quotes made straight, as in the
+# training text. "‘" stays: as "'" it would join the words around it into one token.
+_MODEL_FOLD = str.maketrans({"’": "'", "“": '"', "”": '"'})
+
+
 def fold_quotes(text: str) -> str:
-    """Typographic quotes and apostrophes as straight ones (same length, so offsets hold)."""
-    return text.translate(_FOLD)
+    """``text`` with ’ “ ” made straight (same length, same tokens, so offsets hold)."""
+    return text.translate(_MODEL_FOLD)
 
 
 @dataclasses.dataclass(frozen=True)

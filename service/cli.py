@@ -32,12 +32,17 @@ from service.settings import Settings
     help="Server processes; each loads its own copy of the model.",
 )
 @click.option(
+    "--backend",
+    default=None,
+    help="Decoding backend: auto, torch, torch-greedy, ct2, ct2-float32 (default: UNSPIN_BACKEND, else auto).",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-def serve(host: str, port: int, model_dir: Path | None, workers: int, log_level: str) -> None:
+def serve(host: str, port: int, model_dir: Path | None, workers: int, backend: str | None, log_level: str) -> None:
     """Serve POST /v1/restore and the review page at http://HOST:PORT/.
 
     Limits, API key and CORS come from UNSPIN_* environment variables, for example
@@ -48,6 +53,8 @@ def serve(host: str, port: int, model_dir: Path | None, workers: int, log_level:
     if model_dir is not None:
         # Set in the environment so that every worker process builds the same settings.
         os.environ["UNSPIN_MODEL_DIR"] = str(model_dir.resolve())
+    if backend is not None:
+        os.environ["UNSPIN_BACKEND"] = backend
     try:
         settings = Settings()
     except ValidationError as error:

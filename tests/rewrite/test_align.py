@@ -60,3 +60,14 @@ def test_changes_are_ordered_disjoint_and_rebuild_the_target_tokens(a, b):
         at = end
     rebuilt += source[at:].split()
     assert rebuilt == b
+
+
+def test_fold_quotes_keeps_length_and_tokens():
+    from rewrite.align import fold_quotes
+    from rewrite.text import word_spans
+
+    for text in ["“He’s here,” she said.", "acknowledged‘the", "it’s ‘quoted’ — “x”"]:
+        folded = fold_quotes(text)
+        assert len(folded) == len(text)
+        assert word_spans(folded) == word_spans(text)
+        assert "’" not in folded and "“" not in folded

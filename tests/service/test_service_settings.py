@@ -113,6 +113,19 @@ def test_serve_passes_the_model_folder_to_every_worker(uvicorn_calls, tmp_path, 
     assert Path(os.environ["UNSPIN_MODEL_DIR"]) == tmp_path.resolve()
 
 
+def test_serve_passes_the_backend_and_rejects_unknown_ones(uvicorn_calls, monkeypatch):
+    import os
+
+    monkeypatch.setenv("UNSPIN_BACKEND", "auto")  # restored after the test
+    result = CliRunner().invoke(serve, ["--backend", "torch"])
+    assert result.exit_code == 0, result.output
+    assert os.environ["UNSPIN_BACKEND"] == "torch"
+    calls = len(uvicorn_calls)
+    result = CliRunner().invoke(serve, ["--backend", "quantum"])
+    assert result.exit_code == 2 and "BACKEND" in result.output.upper()
+    assert len(uvicorn_calls) == calls
+
+
 def test_serve_rejects_a_missing_model_folder(uvicorn_calls, tmp_path):
     result = CliRunner().invoke(serve, ["--model", str(tmp_path / "nope")])
     assert result.exit_code == 2
