@@ -141,10 +141,12 @@ def load_factory(spec: str) -> Callable[[], object]:
 
 def model_id(info: dict) -> str:
     """A stable id for a restorer's ``model_info``: its ``id``, else the weights' hash (so a
-    copied or moved model folder keeps its id), else its name."""
+    copied or moved model folder keeps its id), else its name; with the backend when it is not
+    exact-greedy-equivalent for sure (int8 output differs slightly), so switching redoes files."""
     for key in ("id", "sha256", "hash", "version", "name"):
         if info.get(key):
-            return str(info[key])
+            backend = info.get("backend")
+            return f"{info[key]}+{backend}" if backend else str(info[key])
     return hashlib.sha256(json.dumps(info, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

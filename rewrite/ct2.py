@@ -15,7 +15,6 @@ up to and including eos (none when cut off at ``max_new_tokens``) and each id's 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -72,7 +71,9 @@ def converted_dir(model_dir: str | os.PathLike) -> Path:
     try:
         logger.info("converting %s for CTranslate2 into %s", model_dir, target)
         converter = ctranslate2.converters.TransformersConverter(str(model_dir))
-        with _no_progress_bars():  # the converter loads the model with transformers
+        from .backends import _quiet_transformers
+
+        with _quiet_transformers():  # the converter loads the model with transformers
             converter.convert(str(tmp / "model"), force=True)
         (tmp / "model" / "source.json").write_text(
             json.dumps({"model_dir": str(Path(model_dir).resolve()), "ctranslate2": ctranslate2.__version__}, indent=2)
@@ -92,19 +93,6 @@ def converted_dir(model_dir: str | os.PathLike) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-@contextlib.contextmanager
-def _no_progress_bars():
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 class Ct2Model:
