@@ -133,19 +133,14 @@ def collect_sentences(config: BuildConfig, stats: dict) -> list[tuple]:
 
 
 def split_rng_fraction(doc_id: str, index: int, seed: int) -> float:
+    """A seeded uniform number per sentence: decides the fractional part of a source weight."""
     h = hashlib.blake2b(f"w{seed}:{doc_id}:{index}".encode(), digest_size=8).digest()
     return int.from_bytes(h, "little") / 2**64
 
 
 # ---------------------------------------------------------------- spinning in workers
 
-_SPINNER: Spinner | None = None
-
-
-def _init_worker(spinner: Spinner | None) -> None:
-    global _SPINNER
-    if spinner is not None:
-        _SPINNER = spinner
+_SPINNER: Spinner | None = None  # set before the pool forks, so workers share it
 
 
 def _spin_chunk(chunk: list[tuple]) -> list[dict]:
@@ -180,7 +175,7 @@ def spin_all(rows: list[tuple], spinner: Spinner, workers: int, progress: bool) 
             results.extend(_spin_chunk(c))
             bar.update(len(c))
     else:
-        with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(None,)) as pool:
+        with mp.get_context("fork").Pool(workers) as pool:
             for part in pool.imap(_spin_chunk, chunks):
                 results.extend(part)
                 bar.update(len(part))
