@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .align import align, fold_quotes, is_word
-from .backends import BACKENDS, Generated, describe_model, load_backend
+from .backends import Generated, describe_model, load_backend
 from .errors import InputError, ModelError
 from .guard import GuardConfig, check_change, check_sentence
 from .text import WORD_RE, normalise_whitespace, split_long, split_sentences
@@ -128,8 +128,6 @@ class Restorer:
         needs ``unspin[fast]``) or ``"auto"`` (the fastest of those that is installed; see
         ``rewrite.backends``). ``threads`` > 0 caps the threads the backend uses.
         """
-        if backend not in BACKENDS:
-            raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         if path is None:
             if not DEFAULT_MODEL.is_dir():
                 raise ModelError(
@@ -251,7 +249,7 @@ def model_restorer_config(folder: Path) -> RestorerConfig:
         raise ModelError(f"{path} is not a valid restorer config ({exc}); fix or delete it") from exc
 
 
-_CONFIG_FIELDS = {"max_words", "max_chars", "batch_size", "min_confidence"}
+_CONFIG_FIELDS = {f.name for f in dataclasses.fields(RestorerConfig)} - {"guard"}  # restorer.json's keys
 
 
 def _restoration(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .evaluate import format_table
+
 LICENSES = {
     "wikipedia_current_events": "Wikipedia \"Portal:Current events\" news items, CC BY-SA 4.0, Wikipedia contributors",
     "enwiki_slice": "English Wikipedia articles (slice), CC BY-SA 3.0/4.0, Wikipedia contributors",
@@ -19,14 +21,12 @@ LEXICONS = {
 }
 
 
-def _load(folder: Path, name: str) -> dict:
+def _load(folder: Path, name: str, missing=None):
+    """The JSON file ``name`` in ``folder``, or ``missing`` (default ``{}``) when absent."""
     path = folder / name
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _load_list(folder: Path, name: str) -> list:
-    path = folder / name
-    return json.loads(path.read_text()) if path.is_file() else []
+    if not path.is_file():
+        return {} if missing is None else missing
+    return json.loads(path.read_text())
 
 
 def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
@@ -51,7 +51,7 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
         f"on {summary.get('environment', {}).get('cuda') or 'CPU'}; seed {training.get('seed')}, "
         f"lr {training.get('lr')}, batch {training.get('batch_tokens')} tokens. Full settings: training_config.json.",
     ]
-    for stage in _load_list(folder, "training_stages.json"):
+    for stage in _load(folder, "training_stages.json", []):
         summ = stage["summary"]
         lines.append(f"- Stage {stage['stage']}: {stage['what']}; {summ.get('steps')} steps, {summ.get('tokens_seen')} tokens, "
                      f"{summ.get('wall_seconds_this_run')} s at {summ.get('tokens_per_second_this_run')} tokens/s "
@@ -85,21 +85,11 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
         "- English only; sentences over the model's length are split before restoring.",
     ]
     if metrics:
-        keys = ["slot_recall", "wrongful_edits_per_100_words", "unchanged_rate_unspun", "exact_match", "chrf"]
-        lines += ["", "## Metrics (test split of the builder's dataset)", "",
-                  "| system | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-        for system in ("model", "frequency_baseline", "do_nothing"):
-            if system in metrics:
-                lines.append(f"| {system} | " + " | ".join(str(metrics[system].get(k)) for k in keys) + " |")
-        for threshold, scores in metrics.get("by_min_confidence", {}).items():
-            lines.append(f"| model, min_confidence {threshold} | " + " | ".join(str(scores.get(k)) for k in keys) + " |")
+        lines += ["", "## Metrics (test split of the builder's dataset)", "", format_table(metrics)]
         recommended = _load(folder, "restorer.json").get("min_confidence")
         if recommended is not None:
             lines.append(f"\nThe restorer drops edits below confidence {recommended} unless told otherwise "
                          "(restorer.json); the `model` row keeps every edit.")
-        if "tortured_phrases" in metrics:
-            t = metrics["tortured_phrases"]
-            lines.append(f"\nReal tortured phrases (evaluation only): restore rate {t['restore_rate']} of {t['phrases']}.")
     path = folder / "README.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
