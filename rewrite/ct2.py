@@ -1,8 +1,9 @@
 """Optional CTranslate2 backend: the same greedy decoding, int8 on CPU (``pip install unspin[fast]``).
 
 The model folder is converted once, on first use, into ``$UNSPIN_CACHE/ct2/<hash>/`` (the cache
-defaults to ``~/.cache/unspin``; the hash is the first 16 hex digits of the SHA-256 of
-``model.safetensors``, so a retrained model gets a fresh conversion). The conversion keeps float32
+defaults to ``~/.cache/unspin``; the hash is the first 16 hex digits of the SHA-256 of the files
+the conversion reads: weights, ``config.json`` and the tokenizer, so a retrained model or a changed
+vocabulary gets a fresh conversion). The conversion keeps float32
 weights; CTranslate2 quantizes them to int8 when it loads them with ``compute_type="int8"``, and
 ``compute_type="float32"`` decodes exactly like PyTorch.
 
@@ -36,15 +37,21 @@ def cache_root() -> Path:
     return Path(os.environ.get("UNSPIN_CACHE") or Path.home() / ".cache" / "unspin")
 
 
-def weights_hash(model_dir: str | os.PathLike) -> str:
-    """First 16 hex digits of the SHA-256 of the folder's ``model.safetensors``."""
-    path = Path(model_dir) / "model.safetensors"
-    if not path.is_file():
+HASHED_FILES = ("model.safetensors", "config.json", "spiece.model", "tokenizer.json")
+
+
+def model_hash(model_dir: str | os.PathLike) -> str:
+    """First 16 hex digits of the SHA-256 over the folder's weights, config and tokenizer files."""
+    if not (Path(model_dir) / "model.safetensors").is_file():
         raise ModelError(f"{model_dir} has no model.safetensors; pass a complete model folder")
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    for name in HASHED_FILES:
+        path = Path(model_dir) / name
+        digest.update(f"{name}:{path.stat().st_size if path.is_file() else -1}:".encode())
+        if path.is_file():
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
     return digest.hexdigest()[:16]
 
 
@@ -62,7 +69,7 @@ def converted_dir(model_dir: str | os.PathLike) -> Path:
     Converts into a temporary folder beside the target and renames it into place, so an
     interrupted conversion never leaves a half-written model where the next run would load it.
     """
-    target = cache_root() / "ct2" / weights_hash(model_dir)
+    target = cache_root() / "ct2" / model_hash(model_dir)
     if (target / "model.bin").is_file():
         return target
     ctranslate2 = _import_ctranslate2()

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         description="Restorer backend passed to Restorer.from_pretrained: auto, torch, torch-greedy, "
         "ct2 or ct2-float32 (see rewrite.backends).",
     )
+    threads: int = Field(
+        0,
+        ge=0,
+        description="Threads the model computes with in each server process; 0 keeps the library "
+        "default. `unspin serve --workers N` sets it to CPUs / N when unset.",
+    )
     max_text_chars: int = Field(
         20_000, gt=0, description="Longest accepted text, in Unicode code points (413 beyond)."
     )

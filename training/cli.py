@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from .alloc import jemalloc_env
 from .errors import TrainingError
 
 
@@ -92,30 +93,44 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_source
 @click.option("--max-minutes", type=float, default=None, help="Stop and export after this wall time.")
 @click.option("--batch-tokens", type=int, default=None)
 @click.option("--lr", type=float, default=None)
+@click.option("--warmup-steps", type=int, default=None)
+@click.option("--schedule", type=click.Choice(["inverse_sqrt", "linear"]), default=None,
+              help="LR after warmup: inverse_sqrt (default) or linear decay to 0 at --max-steps (a cooldown).")
 @click.option("--fp32", is_flag=True, help="Train in fp32 instead of bf16 autocast.")
 @click.option("--max-train-samples", type=int, default=None, help="Use only this many training pairs.")
 @click.option("--seed", type=int, default=None)
 @click.option("--nproc", type=int, default=1, show_default=True, help="Data-parallel processes (torchrun).")
-def train_cmd(dataset, out, config_file, init, preset, max_steps, max_minutes, batch_tokens, lr, fp32,
-              max_train_samples, seed, nproc):
+def train_cmd(dataset, out, config_file, init, preset, max_steps, max_minutes, batch_tokens, lr, warmup_steps,
+              schedule, fp32, max_train_samples, seed, nproc):
     """Train a restorer from scratch, or fine-tune one with --init (resumes if interrupted)."""
-    from .train import TrainConfig, train
+    from .train import TrainConfig, preflight, train
 
     values = dict(dataset=dataset, out=out, init=init, preset=preset, max_steps=max_steps, max_minutes=max_minutes,
-                  batch_tokens=batch_tokens, lr=lr, max_train_samples=max_train_samples, seed=seed)
+                  batch_tokens=batch_tokens, lr=lr, warmup_steps=warmup_steps, schedule=schedule, max_train_samples=max_train_samples, seed=seed)
     if fp32:
         values["bf16"] = False
     values = {k: v for k, v in values.items() if v is not None}
-    if nproc > 1:
-        args = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", "-m", "training.train"]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
+        preflight(config)
+    except TrainingError as exc:
+        _fail(exc)
+    # Several processes (torchrun), or jemalloc (about 1.5x faster on CPU, see training/alloc.py):
+    # run `python -m training.train` with the same settings.
+    preloaded = jemalloc_env()  # None: off, missing, or this process already has it
+    if nproc > 1 or preloaded is not None:
+        args = [sys.executable, "-m", "training.train"]
+        env = preloaded or dict(os.environ)
+        if nproc > 1:
+            args[1:1] = ["-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
+            env.setdefault("OMP_NUM_THREADS", "1")
         if config_file:
             args += ["--config", config_file]
         for key, value in values.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
-        sys.exit(subprocess.call(args, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        sys.exit(subprocess.call(args, env=env))
     try:
-        config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
         path = train(config)
     except TrainingError as exc:
         _fail(exc)

@@ -110,12 +110,16 @@ def score_pair(spun: str, output: str, edits: list[dict]) -> dict:
     s_toks = [spun[a:b] for a, b in s_spans]
     out = _words(output)
     slots = []  # (first token, end token, original tokens)
-    for start, end, original in spun_spans(edits):
+    sources = []  # lexicon source of each slot
+    ordered = sorted(edits, key=lambda e: e["start"])
+    for ed, (start, end, original) in zip(ordered, spun_spans(edits)):
         inside = [k for k, (a, b) in enumerate(s_spans) if a >= start and b <= end]
         if inside:
             slots.append((inside[0], inside[-1] + 1, _words(original)))
+            sources.append(ed.get("source", "?"))
     opcodes = difflib.SequenceMatcher(a=s_toks, b=out, autojunk=False).get_opcodes()
     restored = wrongful = 0
+    slot_ok = [False] * len(slots)
     for a, b in _regions(opcodes, [(x, y) for x, y, _ in slots]):
         expected: list[tuple[str, int]] = []  # (token, slot number or -1)
         k = a
@@ -140,8 +144,11 @@ def score_pair(spun: str, output: str, edits: list[dict]) -> dict:
             for n in owners - {-1}:
                 ok[n] = False
         restored += sum(ok.values())
+        for n, good in ok.items():
+            slot_ok[n] = good
     words = sum(1 for t in s_toks if t[0].isalnum())
-    return {"slots": len(slots), "restored": restored, "wrongful": wrongful, "words": words}
+    return {"slots": len(slots), "restored": restored, "wrongful": wrongful, "words": words,
+            "by_source": list(zip(sources, slot_ok))}
 
 
 def score_system(spun: list[str], originals: list[str], outputs: list[str], edits: list[list[dict]]) -> dict:
@@ -149,8 +156,13 @@ def score_system(spun: list[str], originals: list[str], outputs: list[str], edit
 
     slots = restored = wrongful = words = 0
     unspun = unspun_same = exact = 0
+    by_source: dict[str, list[int]] = {}
     for source, original, output, eds in zip(spun, originals, outputs, edits):
         s = score_pair(source, output, eds)
+        for lexicon, good in s["by_source"]:
+            tally = by_source.setdefault(lexicon, [0, 0])
+            tally[0] += good
+            tally[1] += 1
         slots += s["slots"]
         restored += s["restored"]
         wrongful += s["wrongful"]
@@ -169,6 +181,9 @@ def score_system(spun: list[str], originals: list[str], outputs: list[str], edit
         "examples": len(outputs),
         "spun_slots": slots,
         "unspun_examples": unspun,
+        "slot_recall_by_source": {
+            k: {"recall": round(r / n, 4), "slots": n} for k, (r, n) in sorted(by_source.items())
+        },
     }
 
 

@@ -47,6 +47,7 @@ class TrainConfig:
     batch_tokens: int = 12_000  # padded source+target tokens per batch (per process)
     lr: float = 1e-3
     warmup_steps: int = 1000
+    schedule: str = "inverse_sqrt"  # after warmup: inverse_sqrt, or linear (decays to 0 at max_steps)
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     max_steps: int = 20_000
@@ -69,6 +70,8 @@ class TrainConfig:
             raise ConfigError("need lr > 0 and batch_tokens >= 2 * max_len")
         if self.max_steps < 1:
             raise ConfigError("max_steps must be >= 1")
+        if self.schedule not in ("inverse_sqrt", "linear"):
+            raise ConfigError("schedule must be inverse_sqrt or linear (linear decays to 0 at max_steps)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError("device must be auto, cpu or cuda")
 
@@ -134,6 +137,19 @@ def prepare_data(config: TrainConfig, tokenizer_dir: Path) -> dict[str, TokenDat
     return splits
 
 
+def preflight(config: TrainConfig) -> None:
+    """Cheap checks of the inputs, before any process starts or tokenises."""
+    dataset = Path(config.dataset)
+    if not (dataset / "manifest.json").is_file():
+        raise DatasetError(f"{dataset} is not a built dataset (no manifest.json); run `unspin build-dataset`")
+    if config.init:
+        init = Path(config.init)
+        missing = [n for n in ("config.json", "model.safetensors", "spiece.model") if not (init / n).is_file()]
+        if missing:
+            raise ConfigError(f"--init {init} is not a model folder (missing {', '.join(missing)}); "
+                              "give a folder written by `unspin train` (its model/) or rewrite/models/default")
+
+
 def get_model(config: TrainConfig, tokenizer_dir: Path):
     from transformers import T5ForConditionalGeneration
 
@@ -172,7 +188,8 @@ def pick_device(config: TrainConfig, local_rank: int) -> torch.device:
 
 
 class Trainer:
-    """AdamW + warmup/inverse-sqrt schedule, bf16 autocast, resumable checkpoints."""
+    """AdamW + warmup then inverse-sqrt (or linear-to-zero) schedule, bf16 autocast, resumable
+    checkpoints."""
 
     def __init__(self, config: TrainConfig, model, data: dict[str, TokenData], device: torch.device):
         self.config, self.data, self.device = config, data, device
@@ -200,6 +217,9 @@ class Trainer:
     def _lr_factor(self, step: int) -> float:
         warm = max(1, self.config.warmup_steps)
         step = max(step, 1)
+        if self.config.schedule == "linear":  # a cooldown: ends at 0 on the last step
+            total = max(self.config.max_steps, warm + 1)
+            return min(step / warm, max(0.0, (total - step) / (total - warm)))
         return min(step / warm, math.sqrt(warm / step))
 
     def autocast(self):
@@ -388,6 +408,7 @@ def export(model, tokenizer_dir: Path, config: TrainConfig, summary: dict, out: 
 
 def train(config: TrainConfig) -> Path:
     """Run (or resume) training and export the model to ``<out>/model``."""
+    preflight(config)
     rank, world, local_rank = dist_info()
     if world > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo"
@@ -455,9 +476,13 @@ def main(argv: list[str] | None = None) -> None:
             continue
         kind = types[key]
         values[key] = value if isinstance(value, bool) else int(value) if kind.startswith("int") else float(value) if kind.startswith("float") else value
-    config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    train(config)
+    try:
+        config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
+        train(config)
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -285,7 +285,7 @@ def test_ct2_converts_once_into_the_cache(ct2_lib, copy_model_dir, tmp_path, mon
 
     monkeypatch.setenv("UNSPIN_CACHE", str(tmp_path))
     folder = ct2.converted_dir(copy_model_dir)
-    assert folder == tmp_path / "ct2" / ct2.weights_hash(copy_model_dir)
+    assert folder == tmp_path / "ct2" / ct2.model_hash(copy_model_dir)
     assert (folder / "model.bin").is_file()
 
     def no_conversion(*args, **kwargs):
@@ -294,6 +294,12 @@ def test_ct2_converts_once_into_the_cache(ct2_lib, copy_model_dir, tmp_path, mon
     monkeypatch.setattr(ct2_lib.converters, "TransformersConverter", no_conversion)
     assert ct2.converted_dir(copy_model_dir) == folder
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temporary folders left
+    import shutil
+
+    other = shutil.copytree(copy_model_dir, tmp_path / "other")
+    assert ct2.model_hash(other) == ct2.model_hash(copy_model_dir)
+    (other / "config.json").write_text((other / "config.json").read_text() + "\n")
+    assert ct2.model_hash(other) != ct2.model_hash(copy_model_dir)  # same weights, another config
 
 
 def test_ct2_failed_conversion_leaves_nothing(ct2_lib, copy_model_dir, tmp_path, monkeypatch):

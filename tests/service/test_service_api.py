@@ -65,22 +65,22 @@ def test_readyz_reports_a_model_that_failed_to_load():
         assert client.get("/v1/model").status_code == 503
 
 
-def test_default_loader_passes_model_dir_and_backend(monkeypatch, tmp_path):
+def test_default_loader_passes_model_dir_backend_and_threads(monkeypatch, tmp_path):
     import rewrite
 
     seen = {}
 
     class Restorer:
         @classmethod
-        def from_pretrained(cls, path=None, backend="auto"):
-            seen.update(path=path, backend=backend)
+        def from_pretrained(cls, path=None, backend="auto", threads=0):
+            seen.update(path=path, backend=backend, threads=threads)
             return FakeRestorer()
 
     monkeypatch.setattr(rewrite, "Restorer", Restorer, raising=False)
-    app = create_app(Settings(model_dir=tmp_path, backend="torch"))
+    app = create_app(Settings(model_dir=tmp_path, backend="torch", threads=3))
     with TestClient(app) as client:
         wait_until(lambda: client.get("/readyz").status_code == 200)
-    assert seen == {"path": tmp_path, "backend": "torch"}
+    assert seen == {"path": tmp_path, "backend": "torch", "threads": 3}
 
 
 def test_restore_one_text(client, fake):

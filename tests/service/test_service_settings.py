@@ -24,6 +24,7 @@ def test_every_setting_reads_its_unspin_variable(monkeypatch, tmp_path):
     variables = {
         "UNSPIN_MODEL_DIR": str(tmp_path),
         "UNSPIN_BACKEND": "torch",
+        "UNSPIN_THREADS": "2",
         "UNSPIN_MAX_TEXT_CHARS": "500",
         "UNSPIN_MAX_BODY_BYTES": "4096",
         "UNSPIN_MAX_BATCH_TEXTS": "8",
@@ -39,7 +40,7 @@ def test_every_setting_reads_its_unspin_variable(monkeypatch, tmp_path):
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert settings.model_dir == tmp_path
-    assert settings.backend == "torch"
+    assert settings.backend == "torch" and settings.threads == 2
     assert (settings.max_text_chars, settings.max_body_bytes) == (500, 4096)
     assert (settings.max_batch_texts, settings.model_batch_texts) == (8, 16)
     assert (settings.queue_size, settings.request_timeout_s) == (32, 2.5)
@@ -90,9 +91,14 @@ def uvicorn_calls(monkeypatch):
     return calls
 
 
-def test_serve_runs_the_app_factory(uvicorn_calls):
+def test_serve_runs_the_app_factory(uvicorn_calls, monkeypatch):
+    import os
+
+    monkeypatch.setenv("UNSPIN_THREADS", "")  # unset for the command; restored after the test
     result = CliRunner().invoke(serve, ["--port", "8123", "--workers", "2"])
     assert result.exit_code == 0, result.output
+    # two workers share the CPUs instead of each computing with all of them
+    assert os.environ["UNSPIN_THREADS"] == str(max(1, len(os.sched_getaffinity(0)) // 2))
     [(args, kwargs)] = uvicorn_calls
     assert args == ("service.main:create_app",)
     assert kwargs == {
@@ -102,6 +108,15 @@ def test_serve_runs_the_app_factory(uvicorn_calls):
         "workers": 2,
         "log_level": "info",
     }
+
+
+def test_serve_keeps_a_thread_count_the_user_set(uvicorn_calls, monkeypatch):
+    import os
+
+    monkeypatch.setenv("UNSPIN_THREADS", "3")
+    result = CliRunner().invoke(serve, ["--workers", "4"])
+    assert result.exit_code == 0, result.output
+    assert os.environ["UNSPIN_THREADS"] == "3"
 
 
 def test_serve_passes_the_model_folder_to_every_worker(uvicorn_calls, tmp_path, monkeypatch):

@@ -28,9 +28,12 @@ def test_train_then_evaluate(dataset, tmp_path):  # noqa: F811
     assert json.loads((model / "metrics.json").read_text())["examples"]
 
 
-def test_train_and_evaluate_errors(tmp_path):
+def test_train_and_evaluate_errors(dataset, tmp_path):  # noqa: F811
     runner = CliRunner()
     result = runner.invoke(cli, ["train", "--dataset", str(tmp_path), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "build-dataset" in result.output
+    result = runner.invoke(cli, ["train", "--dataset", str(dataset), "--out", str(tmp_path / "run"),
+                                 "--init", str(tmp_path)])
+    assert result.exit_code == 2 and "not a model folder" in result.output
     result = runner.invoke(cli, ["evaluate", "--model", str(tmp_path / "none"), "--data", str(tmp_path)])
     assert result.exit_code == 2 and "error" in result.output.lower()

@@ -29,6 +29,15 @@ def test_score_pair(output, restored, wrongful):
     assert (score["slots"], score["restored"], score["wrongful"]) == (4, restored, wrongful)
 
 
+def test_slot_recall_by_source():
+    edits = [dict(e, source=s) for e, s in zip(EDITS, ["seed", "moby", "seed", "mythes"])]
+    output = "The war killed not less than 15 people in a single day."  # seed slots restored only
+    by_source = score_system([SPUN], [ORIGINAL], [output], [edits])["slot_recall_by_source"]
+    assert by_source == {"moby": {"recall": 0.0, "slots": 1}, "mythes": {"recall": 0.0, "slots": 1},
+                         "seed": {"recall": 1.0, "slots": 2}}
+    assert [ok for _, ok in score_pair(SPUN, output, edits)["by_source"]] == [True, False, True, False]
+
+
 def test_score_system_rates():
     spun = [SPUN, "A clean sentence here."]
     originals = [ORIGINAL, "A clean sentence here."]

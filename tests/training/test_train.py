@@ -78,9 +78,42 @@ def test_fine_tune_from_init(dataset, tmp_path):
     assert (second / "tokenizer.json").read_bytes() == (first / "tokenizer.json").read_bytes()
 
 
+def test_linear_schedule_cools_down_to_zero(dataset, tmp_path):
+    import torch
+
+    from training.train import Trainer
+
+    config = tiny(dataset, tmp_path / "run", schedule="linear", max_steps=20, warmup_steps=5)
+    trainer = Trainer(config, torch.nn.Linear(2, 2), {}, torch.device("cpu"))
+    factors = [trainer._lr_factor(step) for step in range(0, 21)]
+    assert factors[5] == 1.0 and factors[20] == 0.0
+    assert factors[1:6] == sorted(factors[1:6]) and factors[5:] == sorted(factors[5:], reverse=True)
+    inverse = Trainer(tiny(dataset, tmp_path / "b", max_steps=20, warmup_steps=5), torch.nn.Linear(2, 2), {},
+                      torch.device("cpu"))
+    assert inverse._lr_factor(20) == pytest.approx(0.5)  # sqrt(5 / 20)
+    with pytest.raises(ConfigError, match="schedule"):
+        tiny(dataset, tmp_path / "c", schedule="cosine")
+
+
+def test_jemalloc_env(tmp_path, monkeypatch):
+    from training import alloc
+
+    library = tmp_path / "libjemalloc.so.2"
+    library.write_bytes(b"")
+    monkeypatch.setattr(alloc, "CANDIDATES", (str(library),))
+    env = alloc.jemalloc_env({"PATH": "/bin"})
+    assert env["LD_PRELOAD"] == str(library) and "dirty_decay_ms:-1" in env["MALLOC_CONF"] and env["PATH"] == "/bin"
+    assert alloc.jemalloc_env({"LD_PRELOAD": str(library)}) is None  # already loaded
+    assert alloc.jemalloc_env({"UNSPIN_JEMALLOC": "0"}) is None  # turned off
+    monkeypatch.setattr(alloc, "CANDIDATES", (str(tmp_path / "missing.so"),))
+    assert alloc.jemalloc_env({}) is None
+
+
 def test_errors(dataset, tmp_path):
     with pytest.raises(ConfigError, match="--dataset"):
         TrainConfig(dataset="")
+    with pytest.raises(ConfigError, match="not a model folder"):
+        train(tiny(dataset, tmp_path / "run", init=str(tmp_path)))
     with pytest.raises(DatasetError, match="build-dataset"):
         train(tiny(tmp_path / "nothing", tmp_path / "run"))
     import shutil
