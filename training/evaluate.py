@@ -2,7 +2,8 @@
 
     metrics = evaluate(EvalConfig(model="rewrite/models/default", data="data/news"))
 
-Metrics (each for the model, the frequency baseline and doing nothing):
+Metrics (each for the model, the frequency baseline and doing nothing; also for the frequency
+table applied at the known spun spans, a reference that separates finding spins from wording them):
 
 * ``slot_recall``: share of spun spans whose output carries the original wording there;
 * ``wrongful_edits_per_100_words``: output words that differ from the input outside spun
@@ -206,6 +207,20 @@ class FrequencyBaseline:
         }
         self.max_tokens = max((len(_words(k)) for k in self.table), default=1)
 
+    def restore_at(self, text: str, edits: list[dict]) -> str:
+        """Only the spun spans (``edits``) looked up: the table's wording with the locations known,
+        a reference for how much of the task is finding the spins and how much is wording them."""
+        out, last = [], 0
+        for start, end, _ in spun_spans(edits):
+            spun = text[start:end]
+            repl = self.table.get(" ".join(_words(spun.lower())), spun)
+            if spun[:1].isupper():
+                repl = repl[:1].upper() + repl[1:]
+            out.append(text[last:start] + repl)
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
     def restore(self, text: str) -> str:
         spans = [m.span() for m in WORD_RE.finditer(text)]
         out, last, i = [], 0, 0
@@ -300,6 +315,8 @@ def evaluate(config: EvalConfig) -> dict:
         "model": score_system(spun, originals, outputs, edits),
         "frequency_baseline": score_system(spun, originals, [baseline.restore(s) for s in spun], edits),
         "do_nothing": score_system(spun, originals, spun, edits),
+        "frequency_at_known_spans": score_system(
+            spun, originals, [baseline.restore_at(s, e) for s, e in zip(spun, edits)], edits),
         "by_min_confidence": {
             str(t): score_system(spun, originals, at_confidence(spun, restorations, t), edits)
             for t in CONFIDENCE_SWEEP
@@ -335,6 +352,14 @@ def format_table(results: dict) -> str:
         rows.append(f"| {name} | " + " | ".join(str(results[name][k]) for k in keys) + " |")
     for threshold, scores in results.get("by_min_confidence", {}).items():
         rows.append(f"| model, min_confidence {threshold} | " + " | ".join(str(scores[k]) for k in keys) + " |")
+    if "frequency_at_known_spans" in results:
+        scores = results["frequency_at_known_spans"]
+        rows.append("| reference: frequency table at the known spun spans | "
+                    + " | ".join(str(scores[k]) for k in keys) + " |")
+    by_source = results["model"].get("slot_recall_by_source", {})
+    if by_source:
+        rows.append("\nmodel slot recall by lexicon source: " + ", ".join(
+            f"{k} {v['recall']} ({v['slots']} slots)" for k, v in by_source.items()))
     if "tortured_phrases" in results:
         t = results["tortured_phrases"]
         rows.append(f"\ntortured phrases: restore rate {t['restore_rate']} over {t['phrases']} phrases "

@@ -56,3 +56,6 @@ def test_frequency_baseline():
     baseline = FrequencyBaseline(rows)
     assert baseline.restore("Rubio mentioned not less than 15.") == "Rubio said at least 15."
     assert baseline.restore("Mentioned twice.") == "Said twice."
+    edits = [{"start": 6, "end": 10, "original": "said", "replacement": "mentioned"}]
+    # at the known spans only: "Mentioned" at the start is not a spun span here
+    assert baseline.restore_at("Rubio mentioned it. Mentioned twice.", edits) == "Rubio said it. Mentioned twice."
