@@ -255,11 +255,15 @@ def ct2_threads(compute_type: str) -> int:
     """
     if compute_type.startswith("int8"):
         return 1
+    return max(1, min(4, available_cpus()))
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use (its affinity mask; all CPUs where there is none)."""
     try:
-        available = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(4, available))
+        return os.cpu_count() or 1
 
 
 def _length_limit(attention_mask) -> int:

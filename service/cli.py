@@ -57,7 +57,9 @@ def serve(host: str, port: int, model_dir: Path | None, workers: int, backend: s
         os.environ["UNSPIN_BACKEND"] = backend
     if workers > 1 and not os.environ.get("UNSPIN_THREADS"):
         # Each worker would otherwise compute with every CPU, and N workers would fight over them.
-        os.environ["UNSPIN_THREADS"] = str(max(1, _cpus() // workers))
+        from rewrite.backends import available_cpus  # light: no torch until a backend loads
+
+        os.environ["UNSPIN_THREADS"] = str(max(1, available_cpus() // workers))
     try:
         settings = Settings()
     except ValidationError as error:
@@ -75,13 +77,6 @@ def serve(host: str, port: int, model_dir: Path | None, workers: int, backend: s
         workers=workers,
         log_level=log_level,
     )
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _is_loopback(host: str) -> bool:

@@ -359,15 +359,22 @@ def build_dataset(config: BuildConfig, progress: bool | None = None) -> dict:
     return manifest
 
 
+def check_dataset_dir(folder: str | Path, arrow: bool = True) -> Path:
+    """``folder`` if `unspin build-dataset` wrote it: its manifest.json and, unless ``arrow`` is
+    False (a training machine may get only the manifest and the tokenised splits), its hf/."""
+    from .errors import DatasetError
+
+    folder = Path(folder)
+    if (arrow and not (folder / "hf").is_dir()) or not (folder / "manifest.json").is_file():
+        raise DatasetError(f"{folder} is not a built dataset (no {'hf/ or ' if arrow else ''}manifest.json); "
+                           "run `unspin build-dataset`")
+    return folder
+
+
 def load_dataset_dir(folder: str | Path):
     """Load a built dataset folder (``DatasetDict``), with a clear error when it is not one."""
     import datasets
 
-    from .errors import DatasetError
-
-    folder = Path(folder)
-    if not (folder / "hf").is_dir() or not (folder / "manifest.json").is_file():
-        raise DatasetError(f"{folder} is not a built dataset (no hf/ or manifest.json); run `unspin build-dataset`")
-    return datasets.load_from_disk(str(folder / "hf"))
+    return datasets.load_from_disk(str(check_dataset_dir(folder) / "hf"))
 
 

@@ -119,7 +119,7 @@ def score_pair(spun: str, output: str, edits: list[dict]) -> dict:
             slots.append((inside[0], inside[-1] + 1, _words(original)))
             sources.append(ed.get("source", "?"))
     opcodes = difflib.SequenceMatcher(a=s_toks, b=out, autojunk=False).get_opcodes()
-    restored = wrongful = 0
+    wrongful = 0
     slot_ok = [False] * len(slots)
     for a, b in _regions(opcodes, [(x, y) for x, y, _ in slots]):
         expected: list[tuple[str, int]] = []  # (token, slot number or -1)
@@ -144,11 +144,10 @@ def score_pair(spun: str, output: str, edits: list[dict]) -> dict:
                 wrongful += sum(1 for e in range(e1, e2) if expected[e][1] < 0)
             for n in owners - {-1}:
                 ok[n] = False
-        restored += sum(ok.values())
         for n, good in ok.items():
             slot_ok[n] = good
     words = sum(1 for t in s_toks if t[0].isalnum())
-    return {"slots": len(slots), "restored": restored, "wrongful": wrongful, "words": words,
+    return {"slots": len(slots), "restored": sum(slot_ok), "wrongful": wrongful, "words": words,
             "by_source": list(zip(sources, slot_ok))}
 
 
@@ -213,10 +212,7 @@ class FrequencyBaseline:
         out, last = [], 0
         for start, end, _ in spun_spans(edits):
             spun = text[start:end]
-            repl = self.table.get(" ".join(_words(spun.lower())), spun)
-            if spun[:1].isupper():
-                repl = repl[:1].upper() + repl[1:]
-            out.append(text[last:start] + repl)
+            out.append(text[last:start] + _cased(self.table.get(" ".join(_words(spun.lower())), spun), spun))
             last = end
         out.append(text[last:])
         return "".join(out)
@@ -229,16 +225,18 @@ class FrequencyBaseline:
                 s, e = spans[i][0], spans[i + n - 1][1]
                 key = " ".join(text[a:b] for a, b in spans[i : i + n]).lower()
                 if key in self.table:
-                    repl = self.table[key]
-                    if text[s].isupper():
-                        repl = repl[:1].upper() + repl[1:]
-                    out.append(text[last:s] + repl)
+                    out.append(text[last:s] + _cased(self.table[key], text[s:e]))
                     last, i = e, i + n
                     break
             else:
                 i += 1
         out.append(text[last:])
         return "".join(out)
+
+
+def _cased(replacement: str, spun: str) -> str:
+    """``replacement`` capitalised when the spun wording it replaces starts with a capital."""
+    return replacement[:1].upper() + replacement[1:] if spun[:1].isupper() else replacement
 
 
 # ---------------------------------------------------------------- running

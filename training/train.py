@@ -139,15 +139,20 @@ def prepare_data(config: TrainConfig, tokenizer_dir: Path) -> dict[str, TokenDat
 
 def preflight(config: TrainConfig) -> None:
     """Cheap checks of the inputs, before any process starts or tokenises."""
-    dataset = Path(config.dataset)
-    if not (dataset / "manifest.json").is_file():
-        raise DatasetError(f"{dataset} is not a built dataset (no manifest.json); run `unspin build-dataset`")
+    from rewrite.backends import check_model_folder
+    from rewrite.errors import ModelError
+
+    from .build import check_dataset_dir
+
+    check_dataset_dir(config.dataset, arrow=False)
     if config.init:
-        init = Path(config.init)
-        missing = [n for n in ("config.json", "model.safetensors", "spiece.model") if not (init / n).is_file()]
-        if missing:
-            raise ConfigError(f"--init {init} is not a model folder (missing {', '.join(missing)}); "
-                              "give a folder written by `unspin train` (its model/) or rewrite/models/default")
+        try:
+            folder = check_model_folder(config.init)
+            if not (folder / "spiece.model").is_file():  # the tokenizer a fine-tune exports again
+                raise ModelError(f"model folder {folder} has no spiece.model")
+        except ModelError as exc:
+            raise ConfigError(f"--init {config.init} is not a model folder ({exc}); give a folder written "
+                              "by `unspin train` (its model/) or rewrite/models/default") from exc
 
 
 def get_model(config: TrainConfig, tokenizer_dir: Path):
