@@ -105,6 +105,13 @@ def load_backend(folder: str | os.PathLike, name: str = "auto", threads: int = 0
     if threads < 0:
         raise InputError(f"threads must be 0 (the library default) or more, got {threads}")
     folder = check_model_folder(folder)
+    from .lm import LmBackend, is_lm_folder
+
+    if is_lm_folder(folder):  # a fine-tune of the pretrained LM: PyTorch only, for now
+        if name in CT2_COMPUTE_TYPES:
+            raise InputError(f"backend {name!r} does not run language-model restorers ({folder}); "
+                             "use auto, torch or torch-greedy")
+        return LmBackend.load(folder, method="greedy" if name == "torch-greedy" else "guided", threads=threads)
     if name == "auto":
         name = resolve_auto()
         if name in CT2_COMPUTE_TYPES:

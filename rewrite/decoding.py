@@ -338,3 +338,105 @@ def _realign(self_cache, past: int, accepted: torch.Tensor, lengths: torch.Tenso
         gather = index[:, None, :, None].expand(batch, heads, end - begin, dim)
         layer.keys = layer.keys.gather(2, gather)
         layer.values = layer.values.gather(2, gather)
+
+
+def guided_lm(
+    model,
+    spun: list[list[int]],
+    start: int,
+    eos: int,
+    max_new_tokens: int,
+    word_starts: Collection[int] | None = None,
+    draft_len: int | None = None,
+) -> tuple[list[list[int]], list[list[float]]]:
+    """Input-guided greedy decoding for a decoder-only restorer (``rewrite.lm``).
+
+    ``spun``: each sentence's token ids (no special tokens). The prompt ``start spun eos start``
+    is run once (left-padded, so every row's cache entries end in the same column); then the
+    loop of ``_guided`` runs with the spun ids plus ``eos`` as the draft. Rotary position
+    embeddings depend only on the distance between tokens, and each row's positions count its
+    own tokens, so a row decodes as it would alone. Returns, per row, the generated ids up to
+    and including ``eos`` and the probability of each.
+    """
+    from transformers import DynamicCache
+
+    if not spun:
+        return [], []
+    with torch.inference_mode():
+        device = next(model.parameters()).device
+        prompts = [[start, *ids, eos] for ids in spun]  # the final `start` is each row's first `last`
+        width = max(len(p) for p in prompts)
+        pad = eos
+        prompt_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
+        lengths = torch.tensor([len(p) for p in prompts], device=device)
+        mask = (torch.arange(width, device=device)[None, :] >= width - lengths[:, None]).long()
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        # transformers renamed `past_key_values` to `cache` during 5.x; accept both spellings.
+        cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        model(input_ids=prompt_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+              **{cache_arg: cache})  # the prompt's logits are not needed: its last token is decoded next
+        rows = [_Row(i, [*ids, eos], start) for i, ids in enumerate(spun)]
+        active = list(rows)
+        passes = 1
+        while active:
+            drafts = _drafts(active, draft_len, max_new_tokens)
+            step_ids, n_draft = _step_input(active, drafts, pad, device)  # [active, width]
+            step = step_ids.shape[1]
+            past = cache.get_seq_length()
+            valid = torch.arange(past, device=device)[None, :] >= past - lengths[:, None]
+            attn = torch.cat([valid, valid.new_ones(len(active), step)], dim=1).long()
+            pos = lengths[:, None] + torch.arange(step, device=device)[None, :]
+            logits = model(input_ids=step_ids, attention_mask=attn, position_ids=pos, use_cache=True,
+                           **{cache_arg: cache}).logits  # [active, step, vocab]
+            passes += 1
+            preds = logits.argmax(-1)
+            index = torch.arange(step, device=device)[None, :]
+            agree = (preds[:, :-1] == step_ids[:, 1:]) & (index[:, :-1] < n_draft[:, None])
+            accepted = agree.long().cumprod(1).sum(1)
+            emit = index <= accepted[:, None]
+            emit_probs = logits[emit].float().softmax(-1).gather(-1, preds[emit][:, None]).squeeze(-1).tolist()
+            preds_list, accepted_list = preds.tolist(), accepted.tolist()
+            offset = 0
+            for b, row in enumerate(active):
+                a = accepted_list[b]
+                row.advance(drafts[b], a, preds_list[b][a], emit_probs[offset : offset + a + 1], eos,
+                            max_new_tokens, word_starts)
+                offset += a + 1
+            lengths = lengths + 1 + accepted
+            keep = [b for b, row in enumerate(active) if not row.done]
+            if not keep:
+                break
+            if len(keep) < len(active):
+                sel = torch.tensor(keep, device=device)
+                cache.batch_select_indices(sel)
+                lengths, accepted = lengths[sel], accepted[sel]
+                active = [active[b] for b in keep]
+            _realign(cache, past, accepted, lengths)
+    logger.debug("guided LM decoding: %d rows, %d passes", len(rows), passes)
+    return [row.out for row in rows], [row.probs for row in rows]
+
+
+def greedy_lm(model, spun: list[list[int]], start: int, eos: int, max_new_tokens: int):
+    """The baseline for ``guided_lm``: ``model.generate`` greedy search over left-padded prompts,
+    with the probability of each generated id; same return value."""
+    from transformers import GenerationConfig
+
+    if not spun:
+        return [], []
+    prompts = [[start, *ids, eos, start] for ids in spun]
+    width = max(len(p) for p in prompts)
+    input_ids = torch.tensor([[eos] * (width - len(p)) + p for p in prompts])
+    mask = (input_ids != eos) | (torch.arange(width)[None, :] >= width - torch.tensor([len(p) for p in prompts])[:, None])
+    config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                              pad_token_id=eos, output_logits=True, return_dict_in_generate=True)
+    with torch.inference_mode():
+        out = model.generate(input_ids=input_ids, attention_mask=mask.long(), generation_config=config)
+    tokens = out.sequences[:, width:]
+    probs = torch.stack(out.logits, dim=1).float().softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    sequences, token_probs = [], []
+    for row, row_probs in zip(tokens.tolist(), probs.tolist()):
+        end = row.index(eos) + 1 if eos in row else len(row)
+        sequences.append(row[:end])
+        token_probs.append(row_probs[:end])
+    return sequences, token_probs

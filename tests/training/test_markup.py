@@ -1,0 +1,91 @@
+"""Scoring restorations of annotated spun text (`unspin evaluate --markup`)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from training.errors import DatasetError
+from training.markup import evaluate_markup, markup_files, score, score_text, spun_text
+
+MARKUP = ("The [[Home||House]] handed the [[invoice||bill]], Rubio [[mentioned||said]] on Wednesday.\n"
+          "At least 15 [[individuals||people]] were [[towards||toward|towards]] the [[in a single day||overnight]] line.\n")
+
+
+def test_spun_text_and_a_perfect_restoration():
+    assert spun_text(MARKUP).startswith("The Home handed the invoice, Rubio mentioned")
+    restored = ("The House handed the bill, Rubio said on Wednesday.\n"
+                "At least 15 people were towards the overnight line.\n")
+    r = score_text(MARKUP, restored)
+    assert (r["restored"], r["slots_to_restore"], r["wrongful_edits"]) == (5, 5, 0)
+    assert r["ambiguous_slots"] == 1 and r["ambiguous_ok"] == 1
+    assert r["recall"] == 1.0 and r["words"] == len(spun_text(MARKUP).split())
+
+
+def test_misses_and_wrongful_edits_are_counted():
+    output = ("The Home handed the bill, Rubio stated on Thursday.\n"
+              "At least 16 persons were toward the in one day line today.\n")
+    r = score_text(MARKUP, output)
+    assert r["restored"] == 1  # only "invoice" -> "bill"
+    assert r["slots_to_restore"] == 5
+    # "Wednesday" -> "Thursday", "15" -> "16", "today" added; the places' wrong words are misses, not wrongful
+    assert r["wrongful_edits"] == 3
+    assert any("'mentioned' -> 'stated'" in m for m in r["misses"])
+
+
+def test_unchanged_output_restores_nothing_and_harms_nothing():
+    r = score(MARKUP.splitlines()[0], spun_text(MARKUP.splitlines()[0]))
+    assert (r["restored"], r["wrongful_edits"]) == (0, 0)
+
+
+def test_markup_files_and_bad_input(tmp_path):
+    (tmp_path / "a.markup").write_text(MARKUP, encoding="utf-8")
+    (tmp_path / "b.txt").write_text("not markup", encoding="utf-8")
+    assert markup_files([tmp_path]) == [tmp_path / "a.markup"]
+    with pytest.raises(DatasetError, match="does not exist"):
+        markup_files([tmp_path / "missing"])
+    plain = tmp_path / "plain.markup"
+    plain.write_text("no places here", encoding="utf-8")
+    with pytest.raises(DatasetError, match="no \\[\\[spun"):
+        evaluate_markup([plain], restorer=None)
+
+
+def test_confidence_curve_keeps_edits_above_each_threshold(tmp_path):
+    from rewrite.restorer import Edit, Restoration
+
+    (tmp_path / "a.markup").write_text(MARKUP, encoding="utf-8")
+    text = spun_text(MARKUP)
+
+    class Restorer:
+        """Gives a confident right edit, an unsure right edit and an unsure wrong one."""
+
+        def restore_many(self, texts, min_confidence):
+            assert texts == [text] and min_confidence == 0.0
+            edits = []
+            for word, new, conf in (("invoice", "bill", 0.9), ("mentioned", "said", 0.6), ("Wednesday", "Monday", 0.4)):
+                at = text.index(word)
+                edits.append(Edit(at, len(word), word, new, conf))
+            return [Restoration(text, edits, 0.0)]
+
+    result = evaluate_markup([tmp_path / "a.markup"], Restorer(), thresholds=(0.0, 0.5, 0.95))
+    curve = {row["min_confidence"]: row for row in result["curve"]}
+    assert (curve[0.0]["restored"], curve[0.0]["wrongful_edits"]) == (2, 1)
+    assert (curve[0.5]["restored"], curve[0.5]["wrongful_edits"]) == (2, 0)
+    assert (curve[0.95]["restored"], curve[0.95]["edits"]) == (0, 0)
+    words = len(text.split())
+    assert curve[0.0]["wrongful_per_100_words"] == pytest.approx(100 / words)
+
+
+@pytest.mark.slow
+def test_evaluate_markup_cli(tmp_path, tiny_model_dir):
+    from training.cli import evaluate_cmd
+
+    (tmp_path / "a.markup").write_text(MARKUP, encoding="utf-8")
+    result = CliRunner().invoke(evaluate_cmd, ["--markup", str(tmp_path), "--model", str(tiny_model_dir),
+                                               "--backend", "torch"])
+    assert result.exit_code == 0, result.output
+    assert "| 0.70 |" in result.output and "1 markup files" in result.output
+    missing = CliRunner().invoke(evaluate_cmd, ["--markup", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    neither = CliRunner().invoke(evaluate_cmd, [])
+    assert neither.exit_code != 0 and "--markup" in neither.output

@@ -1,0 +1,197 @@
+"""Scoring restorations of real spun text annotated as markup.
+
+Markup is the spun text with every place the spinner changed written ``[[spun||original|alt...]]``
+(list the spun wording among the alternatives where it may stay):
+
+    >>> markup = "Rubio [[mentioned||said]] it [[in a single day||overnight]]."
+    >>> spun_text(markup)
+    'Rubio mentioned it in a single day.'
+    >>> r = score(markup, "Rubio said it in one day.")
+    >>> r["restored"], r["slots_to_restore"], r["wrongful_edits"]
+    (1, 2, 0)
+
+A place counts as restored when the output there is one of its alternatives; a wrongful edit is
+a token outside every place that the output changed, dropped or added (the measure of the
+evaluation set's own ``score.py``, which this reimplements so the package needs nothing outside
+itself). ``evaluate_markup`` restores every file once and scores it at each confidence threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import DatasetError
+
+SLOT = re.compile(r"\[\[(.*?)\|\|(.*?)\]\]", re.S)
+TOKEN = re.compile(r"\w+(?:[’']\w+)*|[^\w\s]")
+WIDEST_SLOT = 10  # most output tokens one place may take
+
+
+def spun_text(markup: str) -> str:
+    """The text a system is given to restore: every place written as its spun wording."""
+    return SLOT.sub(r"\1", markup)
+
+
+def _fold(token: str) -> str:
+    return token.lower().replace("’", "'")
+
+
+def _norm(text: str) -> str:
+    return " ".join(_fold(t) for t in TOKEN.findall(text.replace("’", "'")))
+
+
+def _units(markup: str) -> list[tuple]:
+    """The markup as units: ``("tok", token)`` outside places, ``("slot", spun, alts)`` for a place
+    (``alts`` are normalised and include the spun wording, which the alignment may leave)."""
+    units, pos = [], 0
+    for m in SLOT.finditer(markup):
+        units += [("tok", _fold(t)) for t in TOKEN.findall(markup[pos : m.start()])]
+        alts = tuple(a.strip() for a in m.group(2).split("|"))
+        units.append(("slot", m.group(1), alts))
+        pos = m.end()
+    units += [("tok", _fold(t)) for t in TOKEN.findall(markup[pos:])]
+    return units
+
+
+def _align(units: list[tuple], out: list[str]) -> list[tuple[int, int, int, int]]:
+    """Cheapest alignment of output tokens to units, as steps ``(u0, j0, u1, j1)``: unit
+    ``units[u0]`` (none when ``u1 == u0``) took ``out[j0:j1]``. A token costs 0 kept, 1 changed,
+    dropped or added; a place takes any run of up to ``WIDEST_SLOT`` tokens, free when the run is
+    its spun wording or an alternative, else 0.5."""
+    inf = float("inf")
+    n, m = len(units), len(out)
+    accepted = [{_norm(a) for a in u[2]} | {_norm(u[1])} if u[0] == "slot" else None for u in units]
+    cost = [[inf] * (m + 1) for _ in range(n + 1)]
+    back: list[list[tuple[int, int] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
+    cost[0][0] = 0.0
+    for u in range(n + 1):
+        for j in range(m + 1):
+            c = cost[u][j]
+            if c == inf:
+                continue
+            if j < m and c + 1 < cost[u][j + 1]:  # an added output token
+                cost[u][j + 1], back[u][j + 1] = c + 1, (u, j)
+            if u == n:
+                continue
+            if units[u][0] == "tok":
+                steps = [(1, 0.0 if out[j] == units[u][1] else 1.0)] if j < m else []
+                steps.append((0, 1.0))  # the token dropped
+            else:
+                steps = [(k, 0.0 if " ".join(out[j : j + k]) in accepted[u] else 0.5)
+                         for k in range(min(WIDEST_SLOT, m - j) + 1)]
+            for k, step in steps:
+                if c + step < cost[u + 1][j + k]:
+                    cost[u + 1][j + k], back[u + 1][j + k] = c + step, (u, j)
+    path, u, j = [], n, m
+    while (u, j) != (0, 0):
+        pu, pj = back[u][j]
+        path.append((pu, pj, u, j))
+        u, j = pu, pj
+    return path[::-1]
+
+
+def score(markup: str, output: str) -> dict:
+    """Places restored and wrongful edits of ``output`` against one markup text."""
+    units = _units(markup)
+    out = TOKEN.findall(output)
+    out_n = [_fold(t) for t in out]
+    need = restored = ambiguous = ambiguous_ok = 0
+    misses, wrongful = [], []
+    for pu, pj, u, j in _align(units, out_n):
+        if u == pu:
+            wrongful.append(f"added {out[pj]!r}")
+            continue
+        got = " ".join(out_n[pj:j])
+        if units[pu][0] == "tok":
+            if got != units[pu][1]:
+                wrongful.append(f"{units[pu][1]!r} -> {got!r}")
+            continue
+        _, spun, alts = units[pu]
+        accepted = {_norm(a) for a in alts}
+        if _norm(spun) in accepted:
+            ambiguous += 1
+            ambiguous_ok += got in accepted
+            continue
+        need += 1
+        restored += got in accepted
+        if got not in accepted:
+            misses.append(f"{spun!r} -> {' '.join(out[pj:j])!r} (want {' | '.join(alts)})")
+    return {"slots_to_restore": need, "restored": restored, "ambiguous_slots": ambiguous,
+            "ambiguous_ok": ambiguous_ok, "wrongful_edits": len(wrongful), "misses": misses, "wrongful": wrongful}
+
+
+def score_text(markup: str, output: str) -> dict:
+    """``score`` line by line where the output kept the markup's lines, else as one text; adds
+    ``words`` (whitespace-separated words of the spun text) and ``recall``."""
+    m_lines, o_lines = markup.rstrip("\n").split("\n"), output.rstrip("\n").split("\n")
+    pairs = list(zip(m_lines, o_lines)) if len(m_lines) == len(o_lines) else [(markup, output)]
+    total: dict = {}
+    for m, o in pairs:
+        for key, value in score(m, o).items():
+            total[key] = total.get(key, 0 if not isinstance(value, list) else []) + value
+    total["words"] = len(spun_text(markup).split())
+    total["recall"] = total["restored"] / max(total["slots_to_restore"], 1)
+    return total
+
+
+def markup_files(paths: list[str | Path]) -> list[Path]:
+    """The ``.markup`` files named, or found directly in the folders named, sorted."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(path.glob("*.markup"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DatasetError(f"{path} does not exist; give .markup files or folders holding them")
+    if not files:
+        raise DatasetError(f"no .markup files in {', '.join(map(str, paths))}")
+    return files
+
+
+def read_markup(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read {path} as UTF-8 text ({exc})") from exc
+    if not SLOT.search(text):
+        raise DatasetError(f"{path} has no [[spun||original]] places; it is not a markup file")
+    return text
+
+
+THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def evaluate_markup(files: list[Path], restorer, thresholds=THRESHOLDS) -> dict:
+    """Restore every file's spun text once (every edit kept) and score it at each confidence
+    threshold: ``{"files": {name: {threshold: scores}}, "curve": [{threshold, recall,
+    wrongful_per_100_words, ...}]}``."""
+    from rewrite.restorer import apply_edits
+
+    texts = {f.name: read_markup(f) for f in files}
+    restorations = restorer.restore_many([spun_text(t) for t in texts.values()], min_confidence=0.0)
+    per_file: dict[str, dict] = {name: {} for name in texts}
+    curve = []
+    for threshold in thresholds:
+        sums = {"slots_to_restore": 0, "restored": 0, "wrongful_edits": 0, "words": 0, "edits": 0}
+        for (name, markup), r in zip(texts.items(), restorations):
+            kept = [e for e in r.edits if e.confidence >= threshold]
+            result = score_text(markup, apply_edits(spun_text(markup), kept))
+            result["edits"] = len(kept)
+            per_file[name][threshold] = result
+            for key in sums:
+                sums[key] += result[key]
+        curve.append({"min_confidence": threshold, **sums,
+                      "recall": sums["restored"] / max(sums["slots_to_restore"], 1),
+                      "wrongful_per_100_words": 100 * sums["wrongful_edits"] / max(sums["words"], 1)})
+    return {"files": per_file, "curve": curve}
+
+
+def format_curve(result: dict) -> str:
+    lines = ["| min_confidence | recall | wrongful /100 words | restored | places | wrongful | edits |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in result["curve"]:
+        lines.append(f"| {row['min_confidence']:.2f} | {row['recall']:.3f} | {row['wrongful_per_100_words']:.2f} | "
+                     f"{row['restored']} | {row['slots_to_restore']} | {row['wrongful_edits']} | {row['edits']} |")
+    return "\n".join(lines)
