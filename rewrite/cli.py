@@ -1,62 +1,28 @@
-"""The ``unspin`` command line: a thin click layer over ``rewrite.Restorer``.
+"""``unspin rewrite``: a thin click layer over ``rewrite.Restorer``.
 
     $ unspin rewrite article.txt              # restored text on stdout
     $ unspin rewrite --diff < article.txt     # each change inline: [-mentioned-]{+said+}
     $ unspin rewrite --json a.txt b.txt       # restored text, edits and spin ratio per input
 
-Exit codes: 0 ok, 1 usage error, 2 input or model error. Other subcommands (train, serve, ...)
-are click commands in their own modules, added to ``cli`` with ``cli.add_command``.
+Exit codes (through the ``unspin`` group, ``unspin.cli``): 0 ok, 1 usage error, 2 input or model
+error. The command needs only the base install.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
 import click
 
 from .backends import BACKENDS
-from .errors import InputError, UnspinError
+from .errors import InputError
 
-EXIT_USAGE = 1
-EXIT_INPUT = 2
 STDIN = "-"
 
 
-class UnspinGroup(click.Group):
-    """Usage errors exit with 1; the library's errors print their message and exit with 2."""
-
-    user_errors: tuple[type[Exception], ...] = (UnspinError,)  # add other packages' error bases here
-
-    def make_context(self, *args, **kwargs):
-        try:
-            return super().make_context(*args, **kwargs)
-        except click.UsageError as exc:
-            exc.exit_code = EXIT_USAGE
-            raise
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            exc.exit_code = EXIT_USAGE
-            raise
-        except self.user_errors as exc:
-            error = click.ClickException(str(exc))
-            error.exit_code = EXIT_INPUT
-            raise error from exc
-
-
-@click.group(cls=UnspinGroup)
-@click.option("-v", "--verbose", is_flag=True, help="Log what the restorer refused and why (on stderr).")
-def cli(verbose: bool) -> None:
-    """Restore spun text to its standard wording, showing every change."""
-    logging.basicConfig(format="unspin: %(message)s", level=logging.INFO if verbose else logging.WARNING)
-
-
-@cli.command()
+@click.command("rewrite")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print restored text, edits and spin ratio as JSON.")
 @click.option("--diff", "as_diff", is_flag=True, help="Print the input with each change inline: [-old-]{+new+}.")
@@ -130,27 +96,3 @@ def render_diff(text: str, edits) -> str:
         at = edit.offset + edit.length
     parts.append(text[at:])
     return "".join(parts)
-
-
-def _add_subcommands() -> None:
-    """Commands that live beside their libraries; each imports its heavy parts lazily."""
-    from rewrite.convert_cli import convert
-    from service.cli import serve
-    from training.cli import build_dataset_cmd, evaluate_cmd, train_cmd
-    from training.errors import TrainingError
-
-    for command in (build_dataset_cmd, train_cmd, evaluate_cmd, serve, convert):
-        cli.add_command(command)
-    UnspinGroup.user_errors = (UnspinError, TrainingError)
-
-
-_add_subcommands()
-
-
-def main() -> None:
-    """Console entry point (``unspin``)."""
-    cli(prog_name="unspin")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

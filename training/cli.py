@@ -17,6 +17,8 @@ import click
 from .alloc import jemalloc_env
 from .errors import TrainingError
 
+USER_ERRORS = (TrainingError,)  # the `unspin` group prints these as one line and exits 2
+
 
 def _fail(exc: Exception) -> None:
     click.echo(f"error: {exc}", err=True)

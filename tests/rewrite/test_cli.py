@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import rewrite.restorer
 from rewrite import Restorer, apply_edits
-from rewrite.cli import cli, main
+from unspin.cli import cli, main
 from tests.rewrite.fakes import SwapBackend, swap_oracle
 
 TEXT = "Rubio mentioned it.\r\n\n  Not less than 15 individuals, he mentioned.\n"

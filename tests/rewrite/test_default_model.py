@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from rewrite import Restorer, apply_edits
-from rewrite.cli import cli
+from unspin.cli import cli
 
 pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).resolve().parents[2] / "seeds" / "sample_spun_article.txt"

@@ -4,7 +4,7 @@ import json
 
 from click.testing import CliRunner
 
-from rewrite.cli import cli
+from unspin.cli import cli
 from tests.training.test_train import dataset  # noqa: F401  (module-scoped fixture)
 
 
