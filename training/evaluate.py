@@ -29,13 +29,14 @@ from collections import Counter
 from pathlib import Path
 
 from rewrite.text import WORD_RE
+from seeds import SAMPLE_ARTICLE
 
 from .errors import DatasetError
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[1]
-TORTURED = REPO.parent / "shared" / "eval" / "tortured_phrases.tsv"
-SAMPLE = REPO / "seeds" / "sample_spun_article.txt"
+# Evaluation only, never shipped: measured when the workspace's ../shared/eval is there.
+TORTURED = Path(__file__).resolve().parents[2] / "shared" / "eval" / "tortured_phrases.tsv"
+SAMPLE = SAMPLE_ARTICLE
 CONFIDENCE_SWEEP = (0.3, 0.5, 0.7, 0.9)
 CARRIERS = (
     "In this paper we study {} and its applications.",

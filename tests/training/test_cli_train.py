@@ -4,6 +4,7 @@ import json
 
 from click.testing import CliRunner
 
+from training.evaluate import TORTURED
 from unspin.cli import cli
 from tests.training.test_train import dataset  # noqa: F401  (module-scoped fixture)
 
@@ -24,7 +25,10 @@ def test_train_then_evaluate(dataset, tmp_path):  # noqa: F811
     for system in ("model", "frequency_baseline", "do_nothing"):
         assert 0.0 <= metrics[system]["slot_recall"] <= 1.0
     assert metrics["do_nothing"]["wrongful_edits_per_100_words"] == 0.0
-    assert metrics["tortured_phrases"]["phrases"] == 6
+    if TORTURED.is_file():  # evaluation data that lives only in the workspace's ../shared
+        assert metrics["tortured_phrases"]["phrases"] == 6
+    else:
+        assert "tortured_phrases" not in metrics
     assert json.loads((model / "metrics.json").read_text())["examples"]
 
 

@@ -63,6 +63,11 @@ def test_base_install_restores_and_names_missing_extras(base_env):
         at = edit["offset"] + edit["length"]
     assert "".join(rebuilt) + text[at:] == record["text"]
 
+    shipped = subprocess.run([str(bin_dir / "python"), "-c", "import seeds; print(seeds.SPIN_PHRASES.stat().st_size > 0, "
+                              "seeds.SAMPLE_ARTICLE.is_file(), seeds.HERE.parent.name)"],
+                             cwd=tmp, capture_output=True, text=True)
+    assert shipped.stdout.split() == ["True", "True", "site-packages"], shipped.stderr  # package data
+
     (tmp / "in").mkdir()
     (tmp / "in" / "a.txt").write_text(text)
     result = _run(bin_dir, ["convert", "in", "--out", "out", "--no-progress"], cwd=tmp)
