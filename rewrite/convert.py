@@ -28,6 +28,7 @@ What a run does (``convert_files`` reads in this order):
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import fnmatch
 import hashlib
@@ -263,13 +264,16 @@ def _report_edits(document: Document, changes: list[list[Change]]) -> list[dict]
     """Edits for the report: source offsets (and line) for text formats, else the segment's
     location plus the offset inside its value."""
     text = document.decoded.text
+    line_breaks: list[int] | None = None  # offsets of "\n", found once (counting per edit was quadratic)
     edits = []
     for segment, seg_changes in zip(document.segments, changes):
         for ch in seg_changes:
             item = {"original": ch.original, "replacement": ch.replacement, "confidence": round(ch.confidence, 4)}
             if segment.value_span is None:
+                if line_breaks is None:
+                    line_breaks = [m.start() for m in re.finditer("\n", text)]
                 start, end = segment.source_span(ch.offset, ch.offset + ch.length)
-                loc = {"line": text.count("\n", 0, start) + 1, "offset": start, "length": end - start}
+                loc = {"line": bisect.bisect_left(line_breaks, start) + 1, "offset": start, "length": end - start}
             else:
                 loc = {**segment.where, "offset": ch.offset, "length": ch.length}
             edits.append({**loc, **item})
