@@ -5,7 +5,8 @@
     $ unspin rewrite --json a.txt b.txt       # restored text, edits and spin ratio per input
 
 Exit codes (through the ``unspin`` group, ``unspin.cli``): 0 ok, 1 usage error, 2 input or model
-error. The command needs only the base install.
+error (with several inputs, the readable ones are still restored and printed; each unreadable one
+is named on stderr). The command needs only the base install.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import click
 
 from .backends import BACKENDS
 from .errors import InputError
+from .formats import detect_bom
 
+EXIT_INPUT = 2  # the exit code of the `unspin` group for input and model errors
 STDIN = "-"
 
 
@@ -50,7 +53,10 @@ STDIN = "-"
     "auto (the fastest installed).",
 )
 def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes, backend) -> None:
-    """Restore FILES (or stdin when none, or for -) and print the result."""
+    """Restore FILES (or stdin when none, or for -) and print the result.
+
+    Inputs are UTF-8, or UTF-16/32 with a byte-order mark (as `unspin convert` reads them).
+    """
     if as_json and as_diff:
         raise click.UsageError("choose one of --json and --diff")
     if not files and sys.stdin.isatty():
@@ -58,29 +64,50 @@ def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes, 
     from .restorer import Restorer
 
     names = list(files) or [STDIN]
-    texts = [read_text(name) for name in names]
+    texts: dict[int, str] = {}
+    problems: dict[int, str] = {}
+    for index, name in enumerate(names):
+        try:
+            texts[index] = read_text(name)
+        except InputError as exc:  # the other inputs are still restored
+            problems[index] = str(exc)
+    if not texts:
+        raise InputError("; ".join(problems.values()))
     restorer = Restorer.from_pretrained(model_dir, backend=backend)
-    results = restorer.restore_many(texts, min_confidence=min_confidence, protect_quotes=protect_quotes)
+    restored = restorer.restore_many(list(texts.values()), min_confidence=min_confidence, protect_quotes=protect_quotes)
+    results = dict(zip(texts, restored))
     if as_json:
-        records = [{"input": "<stdin>" if name == STDIN else name, **r.to_dict()} for name, r in zip(names, results)]
+        records = [
+            {"input": "<stdin>" if name == STDIN else name,
+             **({"error": problems[k]} if k in problems else results[k].to_dict())}
+            for k, name in enumerate(names)
+        ]  # fmt: skip
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
-        return
-    for text, result in zip(texts, results):
-        click.echo(render_diff(text, result.edits) if as_diff else result.text, nl=False)
+    else:
+        for k, text in texts.items():
+            click.echo(render_diff(text, results[k].edits) if as_diff else results[k].text, nl=False)
+    for problem in problems.values():
+        click.echo(f"Error: {problem}", err=True)
+    if problems:
+        sys.exit(EXIT_INPUT)
 
 
 def read_text(name: str) -> str:
-    """The UTF-8 text of file ``name`` (``-``: stdin); ``InputError`` says which byte is wrong."""
+    """The text of file ``name`` (``-``: stdin): UTF-8, or the encoding its byte-order mark names
+    (``rewrite.formats.detect_bom``, as ``unspin convert`` reads); ``InputError`` says which
+    byte is wrong."""
     label = "<stdin>" if name == STDIN else name
     try:
         data = sys.stdin.buffer.read() if name == STDIN else Path(name).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {label}: {exc.strerror or exc}") from exc
+    bom, codec = detect_bom(data) or (b"", "utf-8")
     try:
-        return data.decode("utf-8")
+        return data[len(bom) :].decode(codec)
     except UnicodeDecodeError as exc:
+        at = exc.start + len(bom)
         raise InputError(
-            f"{label} is not valid UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}; "
+            f"{label} is not valid {codec.upper()}: byte 0x{data[at]:02x} at byte offset {at}; "
             "convert it first, e.g. iconv -f latin1 -t utf-8"
         ) from None
 

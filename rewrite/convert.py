@@ -8,7 +8,10 @@ What a run does (``convert_files`` reads in this order):
 
 1. ``discover``: the files under each source (recursive, ``--glob`` filters, hidden names and
    the output folder skipped) and their paths relative to the sources' common folder; the output
-   tree mirrors that (``docs/a/b.md`` -> ``clean/a/b.md``).
+   tree mirrors that (``docs/a/b.md`` -> ``clean/a/b.md``). Named pipes, sockets and devices are
+   reported as skipped and never opened (a FIFO would block the run). ``check_paths`` then
+   refuses an output folder around a source and a report path that is, or could be, an input or
+   an output.
 2. ``Manifest.open``: the SQLite manifest ``clean/.unspin-manifest.sqlite`` (locked against a
    second run) and removal of temporary files a killed run left behind.
 3. ``make_engine``: the restorer loaded once per worker (in this process, in ``--workers N``
@@ -25,6 +28,7 @@ What a run does (``convert_files`` reads in this order):
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import fnmatch
 import hashlib
@@ -35,6 +39,7 @@ import multiprocessing
 import os
 import re
 import sqlite3
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -51,7 +56,7 @@ logger = logging.getLogger(__name__)
 MANIFEST_NAME = ".unspin-manifest.sqlite"
 TEMP_MARK = ".unspin-tmp-"
 CONVERTER_VERSION = "1"  # bump when the same input and model would give different output
-STATUSES = ("ok", "partial", "failed")
+STATUSES = ("ok", "partial", "failed", "skipped")
 _WORD_RE = re.compile(r"\w+(?:['’]\w+)*")
 
 
@@ -167,7 +172,7 @@ class DocResult:
     """What converting one file produced; ``output`` is None when the file failed."""
 
     rel: str
-    status: str  # "ok", "partial" (some lines/rows failed) or "failed" (no output)
+    status: str  # "ok", "partial" (some lines/rows failed), "failed" (no output) or "skipped" (not a file)
     sha256: str | None = None
     output: bytes | None = None
     words: int = 0
@@ -192,6 +197,11 @@ class DocResult:
     @classmethod
     def failure(cls, rel: str, sha256: str | None, reason: str, cacheable: bool = True) -> "DocResult":
         return cls(rel, "failed", sha256, errors=[{"reason": reason}], cacheable=cacheable)
+
+    @classmethod
+    def skipped(cls, rel: str, reason: str) -> "DocResult":
+        """A path that is not a regular file (a FIFO, socket or device): never opened or cached."""
+        return cls(rel, "skipped", errors=[{"reason": reason}], cacheable=False)
 
 
 @dataclasses.dataclass
@@ -254,13 +264,16 @@ def _report_edits(document: Document, changes: list[list[Change]]) -> list[dict]
     """Edits for the report: source offsets (and line) for text formats, else the segment's
     location plus the offset inside its value."""
     text = document.decoded.text
+    line_breaks: list[int] | None = None  # offsets of "\n", found once (counting per edit was quadratic)
     edits = []
     for segment, seg_changes in zip(document.segments, changes):
         for ch in seg_changes:
             item = {"original": ch.original, "replacement": ch.replacement, "confidence": round(ch.confidence, 4)}
             if segment.value_span is None:
+                if line_breaks is None:
+                    line_breaks = [m.start() for m in re.finditer("\n", text)]
                 start, end = segment.source_span(ch.offset, ch.offset + ch.length)
-                loc = {"line": text.count("\n", 0, start) + 1, "offset": start, "length": end - start}
+                loc = {"line": bisect.bisect_left(line_breaks, start) + 1, "offset": start, "length": end - start}
             else:
                 loc = {**segment.where, "offset": ch.offset, "length": ch.length}
             edits.append({**loc, **item})
@@ -351,13 +364,15 @@ class Plan:
     base: Path
     files: list[tuple[Path, str]]
     ignored: int = 0  # files in source folders with a suffix no handler reads
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (rel, why): not regular files
 
 
 def discover(sources: Iterable[str | os.PathLike], globs: tuple[str, ...] = (), exclude: Iterable[Path] = ()) -> Plan:
     """Files to convert. Folders are walked recursively (names starting with '.' skipped) and
     filtered by ``globs`` (fnmatch on the relative path or the name; default: every supported
     suffix); files named directly are always taken. Paths are relative to the sources' common
-    folder, so one folder maps to the output folder's top."""
+    folder, so one folder maps to the output folder's top. A path that passes the filters but is
+    not a regular file (``non_regular``) goes to ``Plan.skipped``, unopened."""
     paths = [Path(s) for s in sources]
     if not paths:
         raise InputError("no input given; pass files or folders to convert")
@@ -368,10 +383,19 @@ def discover(sources: Iterable[str | os.PathLike], globs: tuple[str, ...] = (), 
     base = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in resolved]))
     excluded = [Path(e).resolve() for e in exclude]
     seen: dict[Path, str] = {}
+    skipped: dict[str, str] = {}
     ignored = 0
+
+    def take(file: Path, rel: str) -> None:
+        kind = non_regular(file)
+        if kind:
+            skipped.setdefault(rel, f"{kind}, not a regular file; skipped without opening it")
+        else:
+            seen.setdefault(file, rel)
+
     for path in resolved:
-        if path.is_file():
-            seen.setdefault(path, path.relative_to(base).as_posix())
+        if not path.is_dir():
+            take(path, path.relative_to(base).as_posix())
             continue
         for root, dirs, names in os.walk(path):
             root_path = Path(root)
@@ -387,9 +411,49 @@ def discover(sources: Iterable[str | os.PathLike], globs: tuple[str, ...] = (), 
                 elif format_of(file.suffix) is None:
                     ignored += 1
                     continue
-                seen.setdefault(file, rel)
+                take(file, rel)
     files = sorted(((path, rel) for path, rel in seen.items()), key=lambda item: item[1])
-    return Plan(base, files, ignored)
+    return Plan(base, files, ignored, sorted(skipped.items()))
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def non_regular(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file (following links), e.g. ``"a named pipe
+    (FIFO)"``; ``None`` for a regular file and for a path that cannot be looked at (reading it
+    then fails and is reported as unreadable). Decided by ``stat``: the path is not opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file")
+
+
+def check_paths(sources: list[Path], out: Path, report: Path | None, plan: Plan) -> None:
+    """Refuse paths that would make a run read its own output or overwrite an input.
+
+    ``sources``, ``out`` and ``report`` are resolved. No source may lie inside ``out`` (its
+    outputs would overwrite it). The report may not be a source or a file to convert, may not
+    lie inside a source folder (outside ``out``), and may not be the manifest or the output of
+    an input (``out/REL``)."""
+    for source in sources:
+        if _inside(source, [out]):
+            raise InputError(f"{source} is inside --out {out}; choose an output folder outside the inputs")
+    if report is None:
+        return
+    inputs = {path for path, _ in plan.files} | set(sources)
+    folders = [source for source in sources if source.is_dir()]
+    if report in inputs or (_inside(report, folders) and not _inside(report, [out])):
+        raise InputError(
+            f"--report {report} is among the inputs; writing it would overwrite or add an input. "
+            "Put the report outside the folders being converted"
+        )
+    if report == out / MANIFEST_NAME or report in {out / rel for _, rel in plan.files}:
+        raise InputError(f"--report {report} is an output of this run; choose another report path")
 
 
 def _inside(path: Path, folders: list[Path]) -> bool:
@@ -600,6 +664,7 @@ class Summary:
     ok: int = 0
     partial: int = 0
     failed: int = 0
+    skipped: int = 0  # not regular files (FIFOs, sockets, devices): reported, never opened
     cached: int = 0
     ignored: int = 0
     words: int = 0
@@ -616,7 +681,8 @@ class Summary:
         return bool(self.partial or self.failed)
 
     def describe(self) -> str:
-        parts = [f"{_count(self.total, 'file')}: {self.ok} ok, {self.partial} partial, {self.failed} failed"]
+        parts = [f"{_count(self.total, 'file')}: {self.ok} ok, {self.partial} partial, {self.failed} failed"
+                 + (f", {self.skipped} skipped (not regular files)" if self.skipped else "")]
         if self.cached:
             parts.append(f"{self.cached} of them unchanged since an earlier run")
         if self.ignored:
@@ -714,6 +780,10 @@ def _batches(plan: Plan, out: Path, manifest: Manifest, model: str, settings: st
     batch: list[Job] = []
     size = 0
     for path, rel in plan.files:
+        kind = non_regular(path)  # it may have been replaced since discovery
+        if kind:
+            recorder.finish(DocResult.skipped(rel, f"{kind}, not a regular file; skipped without opening it"))
+            continue
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -748,13 +818,11 @@ def convert_files(sources: Iterable[str | os.PathLike], config: ConvertConfig, r
     out = Path(config.out)
     report_path = Path(config.report).resolve() if config.report else None
     plan = discover(sources, config.globs, exclude=[out] + ([report_path] if report_path else []))
-    for source in sources:
-        if _inside(Path(source).resolve(), [out.resolve()]):
-            raise InputError(f"{source} is inside --out {out}; choose an output folder outside the inputs")
+    check_paths([Path(source).resolve() for source in sources], out.resolve(), report_path, plan)
     out.mkdir(parents=True, exist_ok=True)
     factory = restorer_factory or RestorerFactory()
     options = config.options()
-    summary = Summary(total=len(plan.files), ignored=plan.ignored)
+    summary = Summary(total=len(plan.files) + len(plan.skipped), ignored=plan.ignored)
     manifest = Manifest(out)
     report = progress = engine = None
     try:
@@ -766,8 +834,10 @@ def convert_files(sources: Iterable[str | os.PathLike], config: ConvertConfig, r
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             report = open(report_path, "w", encoding="utf-8")
-        progress = _Progress(len(plan.files), config.progress, config.log_every)
+        progress = _Progress(summary.total, config.progress, config.log_every)
         recorder = _Recorder(out, manifest, report, model, options.settings_id(), summary, progress)
+        for rel, reason in plan.skipped:
+            recorder.finish(DocResult.skipped(rel, reason))
         start = time.monotonic()
         batches = _batches(plan, out, manifest, model, options.settings_id(), config, recorder)
         for results in engine.run(batches, options):
@@ -795,6 +865,7 @@ __all__ = [
     "RestorerFactory",
     "Summary",
     "UnspinError",
+    "check_paths",
     "convert_files",
     "convert_jobs",
     "discover",

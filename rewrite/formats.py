@@ -112,9 +112,10 @@ def decode(data: bytes, fmt: str) -> Decoded:
     Raises ``InputError`` for binary data (NUL bytes), an unknown declared charset or bytes that
     do not decode.
     """
-    for bom, codec in _BOMS:
-        if data.startswith(bom):
-            return _decode_strict(data[len(bom) :], codec, bom)
+    found = detect_bom(data)
+    if found is not None:
+        bom, codec = found
+        return _decode_strict(data[len(bom) :], codec, bom)
     if b"\x00" in data:
         raise InputError("binary file (contains NUL bytes); only text formats can be converted")
     if fmt == "html":
@@ -128,6 +129,15 @@ def decode(data: bytes, fmt: str) -> Decoded:
             if codec not in ("utf-8", "utf-16", "utf-32"):
                 return _decode_strict(data, codec, b"", "xmlcharrefreplace")
     return _decode_strict(data, "utf-8", b"")
+
+
+def detect_bom(data: bytes) -> tuple[bytes, str] | None:
+    """``(bom, codec)`` when ``data`` starts with a UTF-8/16/32 byte-order mark, else ``None``.
+
+        >>> detect_bom(b"\\xff\\xfeh\\x00i\\x00")
+        (b'\\xff\\xfe', 'utf-16-le')
+    """
+    return next(((bom, codec) for bom, codec in _BOMS if data.startswith(bom)), None)
 
 
 def _decode_strict(data: bytes, codec: str, bom: bytes, errors: str = "strict") -> Decoded:
