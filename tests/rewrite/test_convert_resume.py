@@ -19,6 +19,8 @@ from rewrite.convert import MANIFEST_NAME
 
 from .test_convert_run import tree
 
+pytestmark = pytest.mark.slow  # kill -9 of subprocesses, each rerun to the end
+
 REPO = Path(__file__).resolve().parents[2]
 FACTORY = "tests.rewrite.convert_fakes:make_fake"
 N_FILES = 14

@@ -303,6 +303,7 @@ def test_config_is_validated():
         ConvertConfig(out="x", address="auto")
 
 
+@pytest.mark.slow  # a process pool
 def test_two_worker_processes_give_the_same_outputs(tmp_path):
     src = tmp_path / "src"
     make_tree(src)
