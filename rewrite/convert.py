@@ -32,7 +32,6 @@ import bisect
 import dataclasses
 import fnmatch
 import hashlib
-import importlib
 import json
 import logging
 import multiprocessing
@@ -131,17 +130,6 @@ class RestorerFactory:
         from . import Restorer
 
         return Restorer.from_pretrained(self.model_dir, backend=self.backend, threads=self.threads or 0)
-
-
-def load_factory(spec: str) -> Callable[[], object]:
-    """``"package.module:callable"`` -> the callable (used to plug in other restorers)."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise InputError(f"restorer factory {spec!r} must look like 'package.module:callable'")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise InputError(f"cannot load restorer factory {spec!r}: {exc}") from exc
 
 
 def model_id(info: dict) -> str:
@@ -869,6 +857,5 @@ __all__ = [
     "convert_files",
     "convert_jobs",
     "discover",
-    "load_factory",
     "model_id",
 ]

@@ -29,9 +29,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .align import align, fold_quotes, is_word
-from .backends import Generated, describe_model, load_backend
+from .backends import Generated, load_backend
 from .errors import InputError, ModelError
 from .guard import GuardConfig, check_change, check_sentence
+from .model_folder import describe_model
 from .text import WORD_RE, normalise_whitespace, split_long, split_sentences
 
 logger = logging.getLogger(__name__)

@@ -57,7 +57,7 @@ def serve(host: str, port: int, model_dir: Path | None, workers: int, backend: s
         os.environ["UNSPIN_BACKEND"] = backend
     if workers > 1 and not os.environ.get("UNSPIN_THREADS"):
         # Each worker would otherwise compute with every CPU, and N workers would fight over them.
-        from rewrite.backends import available_cpus  # light: no torch until a backend loads
+        from rewrite.model_folder import available_cpus  # light: no torch
 
         os.environ["UNSPIN_THREADS"] = str(max(1, available_cpus() // workers))
     try:

@@ -34,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+from rewrite.model_folder import file_sha256
 from rewrite.text import WORD_RE, normalise_whitespace, split_sentences
 
 from .corpus import corpus_files, read_corpus, read_text_lines
@@ -324,11 +325,7 @@ def file_hashes(paths: list[str]) -> dict[str, str]:
     out = {}
     for path in paths:
         for file in corpus_files(path):
-            h = hashlib.sha256()
-            with file.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            out[str(file)] = h.hexdigest()
+            out[str(file)] = file_sha256(file)
     return out
 
 

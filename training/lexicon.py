@@ -31,6 +31,7 @@ import random
 import re
 from pathlib import Path
 
+from rewrite.model_folder import cache_root
 from rewrite.text import WORD_RE
 from seeds import SPIN_PHRASES
 
@@ -258,14 +259,12 @@ def _fingerprint(config: LexiconConfig) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("UNSPIN_CACHE", Path.home() / ".cache" / "unspin"))
 
 
 def load_lexicon(config: LexiconConfig | None = None, use_cache: bool = True) -> Lexicon:
     """Read and merge the configured sources (cached after the first call)."""
     config = config or LexiconConfig()
-    cache = cache_dir() / "lexicon" / f"{_fingerprint(config)}.pkl"
+    cache = cache_root() / "lexicon" / f"{_fingerprint(config)}.pkl"
     if use_cache and cache.exists():
         with cache.open("rb") as f:
             return pickle.load(f)

@@ -16,9 +16,13 @@ from rewrite.convert import MANIFEST_NAME, ConvertConfig, Manifest, convert_file
 from rewrite.convert_cli import convert as convert_command
 from rewrite.errors import InputError
 
-from .convert_fakes import FakeRestorer, make_exploding, make_fake
+from .convert_fakes import FakeRestorer, make_exploding, make_fake, use_fake
 
-FACTORY = "tests.rewrite.convert_fakes:make_fake"
+
+@pytest.fixture(autouse=True)
+def _fake_model(monkeypatch):
+    """``unspin convert`` restores with the fake (tests that want a model pass a factory)."""
+    use_fake(monkeypatch)
 
 
 def make_tree(root: Path) -> dict[str, bytes]:
@@ -237,7 +241,7 @@ def test_a_report_naming_an_input_file_given_directly_is_refused(tmp_path):
     src = tmp_path / "src"
     make_tree(src)
     runner = CliRunner()
-    args = [str(src / "a.txt"), "--out", str(tmp_path / "out"), "--report", str(src / "a.txt"), "--restorer-factory", FACTORY]
+    args = [str(src / "a.txt"), "--out", str(tmp_path / "out"), "--report", str(src / "a.txt")]
     result = runner.invoke(convert_command, args)
     assert result.exit_code == 1 and "among the inputs" in result.output
     assert (src / "a.txt").read_bytes() == b"They mentioned it.\n"
@@ -258,7 +262,7 @@ def test_fifos_and_other_non_regular_files_are_reported_and_skipped_unopened(tmp
     assert "1 skipped (not regular files)" in summary.describe()
     # Named directly, too; and the CLI exits 0 (nothing failed) but names it.
     result = CliRunner().invoke(
-        convert_command, [str(src / "pipe.txt"), str(src / "a.txt"), "--out", str(tmp_path / "o2"), "--restorer-factory", FACTORY]
+        convert_command, [str(src / "pipe.txt"), str(src / "a.txt"), "--out", str(tmp_path / "o2")]
     )
     assert result.exit_code == 0, result.output
     assert "pipe.txt" in result.output and "1 skipped" in result.output
@@ -321,7 +325,7 @@ def test_cli_exit_codes_summary_and_report(tmp_path):
     src, out = tmp_path / "src", tmp_path / "out"
     make_tree(src)
     runner = CliRunner()
-    args = [str(src), "--out", str(out), "--restorer-factory", FACTORY, "--report", str(tmp_path / "r.jsonl")]
+    args = [str(src), "--out", str(out), "--report", str(tmp_path / "r.jsonl")]
     result = runner.invoke(convert_command, args)
     assert result.exit_code == 0, result.output
     assert "6 files: 6 ok, 0 partial, 0 failed" in result.output
@@ -329,8 +333,8 @@ def test_cli_exit_codes_summary_and_report(tmp_path):
     result = runner.invoke(convert_command, args)
     assert result.exit_code == 2
     assert "broken.jsonl" in result.output
-    result = runner.invoke(convert_command, [str(src), "--out", str(out), "--restorer-factory", "nope:x"])
-    assert result.exit_code == 1 and "cannot load restorer factory" in result.output
+    result = runner.invoke(convert_command, [str(src), "--out", str(out), "--restorer-factory", "tests.x:y"])
+    assert result.exit_code == 2 and "No such option" in result.output  # no hidden hook imports modules
 
 
 def test_cli_field_and_column_options(tmp_path):
@@ -339,7 +343,7 @@ def test_cli_field_and_column_options(tmp_path):
     (src / "a.jsonl").write_bytes(b'{"body": "mentioned"}\n')
     (src / "b.csv").write_bytes(b"body\nmentioned\n")
     result = CliRunner().invoke(
-        convert_command, [str(src), "--out", str(out), "--field", "body", "--column", "body", "--restorer-factory", FACTORY]
+        convert_command, [str(src), "--out", str(out), "--field", "body", "--column", "body"]
     )
     assert result.exit_code == 0, result.output
     assert (out / "a.jsonl").read_bytes() == b'{"body": "said"}\n' and (out / "b.csv").read_bytes() == b"body\nsaid\n"
