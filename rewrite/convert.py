@@ -48,7 +48,7 @@ from pathlib import Path
 
 from .errors import InputError, ModelError, UnspinError
 from .formats import Change, Document, FormatOptions, format_of, parse
-from .text import split_sentences
+from .text import count_words, split_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ MANIFEST_NAME = ".unspin-manifest.sqlite"
 TEMP_MARK = ".unspin-tmp-"
 CONVERTER_VERSION = "1"  # bump when the same input and model would give different output
 STATUSES = ("ok", "partial", "failed", "skipped")
-_WORD_RE = re.compile(r"\w+(?:['’]\w+)*")
 
 
 def _field(default, help: str, **kwargs):
@@ -216,7 +215,7 @@ def _units(doc_index: int, document: Document) -> list[_Unit]:
     for seg_index, segment in enumerate(document.segments):
         for start, end in split_sentences(segment.text):
             sentence = segment.text[start:end]
-            if _WORD_RE.search(sentence):
+            if count_words(sentence):
                 units.append(_Unit(doc_index, seg_index, start, sentence))
     return units
 
@@ -274,8 +273,8 @@ def _finish_document(job: Job, document: Document, units: list[_Unit], restorati
         per_segment[unit.seg].extend(_accepted(unit, restoration, document.segments[unit.seg]))
     per_segment = [_non_overlapping(changes) for changes in per_segment]
     output = document.render(per_segment)
-    words = sum(len(_WORD_RE.findall(u.text)) for u in units)
-    changed = sum(len(_WORD_RE.findall(ch.original)) or 1 for changes in per_segment for ch in changes)
+    words = sum(count_words(u.text) for u in units)  # counted as the restorer counts its spin ratio
+    changed = sum(count_words(ch.original) or 1 for changes in per_segment for ch in changes)
     return DocResult(
         job.rel,
         "partial" if document.problems else "ok",

@@ -27,7 +27,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-from .align import Change, is_word
+from .align import Change
+from .text import is_word
 from .errors import InputError
 
 CLAUSE_MARKS = frozenset({",", ";", ":", "(", ")", "[", "]", ".", "!", "?", "—", "–", "…"})

@@ -28,20 +28,18 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from .align import align, fold_quotes, is_word
+from .align import align, fold_quotes
 from .backends import Generated, load_backend
 from .errors import InputError, ModelError
 from .guard import GuardConfig, check_change, check_sentence
 from .model_folder import describe_model
-from .text import WORD_RE, normalise_whitespace, split_long, split_sentences
+from .text import WORD_RE, count_words, is_word, normalise_whitespace, quote_spans, split_long, split_sentences
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 
 _LINE_RE = re.compile(r"[^\r\n]+")
-# Quoted speech: “…”, «…» or "…" within one line; an unclosed quote runs to the end of the line.
-_QUOTE_RE = re.compile(r"“[^”\r\n]*(?:”|(?=[\r\n]|\Z))|«[^»\r\n]*(?:»|(?=[\r\n]|\Z))|\"[^\"\r\n]*(?:\"|(?=[\r\n]|\Z))")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,10 +255,10 @@ def _restoration(
     text: str, candidates: list[tuple[Edit, int]], min_confidence: float, protect_quotes: bool
 ) -> Restoration:
     """Filter one text's edits (each with the number of words it restores) and apply them."""
-    quotes = _quote_spans(text) if protect_quotes else []
+    quotes = quote_spans(text) if protect_quotes else []
     kept = [(e, words) for e, words in candidates if e.confidence >= min_confidence and not _overlaps(e, quotes)]
     edits = [edit for edit, _ in kept]
-    total = sum(1 for m in WORD_RE.finditer(text) if is_word(m.group()))
+    total = count_words(text)
     spin_ratio = min(1.0, sum(words for _, words in kept) / total) if total else 0.0
     return Restoration(apply_edits(text, edits), edits, spin_ratio)
 
@@ -292,10 +290,6 @@ def _check_text(text: object) -> str:
             "errors='surrogateescape' or similar: decode it as UTF-8"
         ) from None
     return text
-
-
-def _quote_spans(text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in _QUOTE_RE.finditer(text)]
 
 
 def _overlaps(edit: Edit, spans: list[tuple[int, int]]) -> bool:

@@ -23,7 +23,6 @@ Steps (each a function below):
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import logging
@@ -35,7 +34,8 @@ import time
 from pathlib import Path
 
 from rewrite.model_folder import file_sha256
-from rewrite.text import WORD_RE, normalise_whitespace, split_sentences
+from rewrite.align import token_opcodes
+from rewrite.text import WORD_RE, count_words, normalise_whitespace, split_sentences
 
 from .corpus import corpus_files, read_corpus, read_text_lines
 from .errors import ConfigError, CorpusError
@@ -116,7 +116,7 @@ def collect_sentences(config: BuildConfig, stats: dict) -> list[tuple]:
                 for start, end in split_sentences(para):
                     sentence = normalise_whitespace(para[start:end])
                     stats["sentences_read"] += 1
-                    n_words = sum(1 for t in WORD_RE.findall(sentence) if t[0].isalnum())
+                    n_words = count_words(sentence)
                     if not config.min_words <= n_words <= config.max_words:
                         stats["length_filtered"] += 1
                         continue
@@ -237,14 +237,13 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def align_edits(original: str, spun: str) -> list[SpinEdit]:
-    """Word-level edits turning ``original`` into ``spun`` (difflib over WORD_RE tokens)."""
+    """Word-level edits turning ``original`` into ``spun`` (``rewrite.align.token_opcodes`` over WORD_RE tokens)."""
     a = [m.span() for m in WORD_RE.finditer(original)]
     b = [m.span() for m in WORD_RE.finditer(spun)]
     ta = [original[s:e] for s, e in a]
     tb = [spun[s:e] for s, e in b]
     edits = []
-    matcher = difflib.SequenceMatcher(a=ta, b=tb, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, i1, i2, j1, j2 in token_opcodes(ta, tb):
         if op == "equal":
             continue
         # Anchor spans on the surrounding equal tokens so whitespace is carried exactly.
@@ -308,10 +307,8 @@ def summarise(rows: list[dict]) -> dict:
         per_split[row["split"]] += 1
         e = engines.setdefault(row["engine"], {"pairs": 0, "words": 0, "words_spun": 0})
         e["pairs"] += 1
-        e["words"] += sum(1 for t in WORD_RE.findall(row["original"]) if t[0].isalnum())
-        e["words_spun"] += sum(
-            sum(1 for t in WORD_RE.findall(ed["original"]) if t[0].isalnum()) for ed in row["edits"]
-        )
+        e["words"] += count_words(row["original"])
+        e["words_spun"] += sum(count_words(ed["original"]) for ed in row["edits"])
     for e in engines.values():
         e["share_spun"] = round(e["words_spun"] / max(1, e["words"]), 4)
     sources: dict[str, int] = {}

@@ -292,3 +292,11 @@ def test_unpaired_surrogates_from_json_escapes_do_not_stop_the_file():
     data = b'{"text": "\\ud800 mentioned"}\n'
     result = convert_one("s.jsonl", data)
     assert result.status == "ok" and result.output == b'{"text": "\\ud800 said"}\n'
+
+
+def test_the_converter_counts_words_as_the_restorer_does():
+    from rewrite.text import count_words
+
+    text = "Individuals mentioned 3.5 million don't-care items, e.g. U.S. ones.\n"
+    result = convert_jobs([Job("a.txt", text.encode(), "x")], FakeRestorer(), ConvertOptions())[0]
+    assert result.words == count_words(text) == 12  # "3.5" is one word, "e.g." two

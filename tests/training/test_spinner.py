@@ -157,3 +157,12 @@ def test_the_phrase_table_is_package_data():
 
     assert SEED_TABLE == seeds.SPIN_PHRASES and SEED_TABLE.is_file()
     assert seeds.SAMPLE_ARTICLE.is_file()
+
+
+def test_protect_quotes_covers_what_the_restorer_protects(small_lexicon, seed_only_engine):
+    # One quote detector (rewrite.text.quote_spans): guillemets and a quote left open to the end
+    # of the line are quoted speech for the spinner too, not only for the restorer.
+    guarded = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine], protect_quotes=True))
+    for text in ("He said «the war is over» today.", 'He said "the war is over today.'):
+        spun, _ = spin_all(guarded, text, seed_only_engine)
+        assert "the war is over" in spun, text
