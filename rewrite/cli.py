@@ -11,6 +11,7 @@ is named on stderr). The command needs only the base install.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import click
 
 from .backends import BACKENDS
+from .edits import apply_edits
 from .errors import InputError
 from .formats import detect_bom
 
@@ -115,11 +117,9 @@ def read_text(name: str) -> str:
 def render_diff(text: str, edits) -> str:
     """``text`` with each edit shown inline as ``[-original-]{+replacement+}``, coloured
     (click strips the colours when stdout is not a terminal)."""
-    parts, at = [], 0
-    for edit in edits:
-        parts.append(text[at : edit.offset])
-        parts.append(click.style(f"[-{edit.original}-]", fg="red"))
-        parts.append(click.style(f"{{+{edit.replacement}+}}", fg="green"))
-        at = edit.offset + edit.length
-    parts.append(text[at:])
-    return "".join(parts)
+    shown = [
+        dataclasses.replace(edit, replacement=click.style(f"[-{edit.original}-]", fg="red")
+                            + click.style(f"{{+{edit.replacement}+}}", fg="green"))
+        for edit in edits
+    ]  # fmt: skip
+    return apply_edits(text, shown)

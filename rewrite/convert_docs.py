@@ -20,8 +20,9 @@ import re
 from pathlib import Path
 
 from .errors import InputError, ModelError
-from .formats import Change, Document, FormatOptions, parse
-from .text import count_words, split_sentences
+from .edits import Edit
+from .formats import Document, FormatOptions, parse
+from .text import count_words
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +91,10 @@ class DocResult:
 
 @dataclasses.dataclass
 class _Unit:
-    """A sentence sent to the restorer: ``segments[seg].text[start:start+len(text)]``."""
+    """A segment's text sent to the restorer (document ``doc``, segment ``seg``)."""
 
     doc: int
     seg: int
-    start: int
     text: str
 
     @property
@@ -108,17 +108,14 @@ _MODEL_VIEW_RE = re.compile("[\r\n\ud800-\udfff]")
 
 
 def _units(doc_index: int, document: Document) -> list[_Unit]:
-    units = []
-    for seg_index, segment in enumerate(document.segments):
-        for start, end in split_sentences(segment.text):
-            sentence = segment.text[start:end]
-            if count_words(sentence):
-                units.append(_Unit(doc_index, seg_index, start, sentence))
-    return units
+    """A unit for each segment that holds a word: the restorer cuts it into sentences itself."""
+    return [_Unit(doc_index, k, segment.text) for k, segment in enumerate(document.segments) if count_words(segment.text)]
 
 
-def _accepted(unit: _Unit, restoration, segment) -> list[Change]:
-    """The restoration's edits that match the sentence and fall inside editable prose."""
+def _accepted(unit: _Unit, restoration, segment) -> list[Edit]:
+    """The restoration's edits that fall inside editable prose, in segment coordinates with the
+    segment's own characters as ``original`` (the model read line breaks as spaces). An edit
+    that does not match what the model read is a restorer bug: it is dropped, never spliced."""
     view = unit.view
     changes = []
     for edit in restoration.edits:
@@ -126,15 +123,14 @@ def _accepted(unit: _Unit, restoration, segment) -> list[Change]:
         if not (0 <= offset <= offset + length <= len(view)) or view[offset : offset + length] != edit.original:
             logger.debug("dropping an edit that does not match its sentence: %r", edit)
             continue
-        a = unit.start + offset
-        if segment.editable(a, a + length):
+        if segment.editable(offset, offset + length):
             original = unit.text[offset : offset + length]
-            changes.append(Change(a, length, original, edit.replacement, float(edit.confidence)))
+            changes.append(Edit(offset, length, original, edit.replacement, float(edit.confidence)))
     return changes
 
 
-def _non_overlapping(changes: list[Change]) -> list[Change]:
-    kept: list[Change] = []
+def _non_overlapping(changes: list[Edit]) -> list[Edit]:
+    kept: list[Edit] = []
     for ch in sorted(changes, key=lambda c: (c.offset, c.length)):
         if kept and ch.offset < kept[-1].offset + kept[-1].length:
             continue
@@ -144,7 +140,7 @@ def _non_overlapping(changes: list[Change]) -> list[Change]:
     return kept
 
 
-def _report_edits(document: Document, changes: list[list[Change]]) -> list[dict]:
+def _report_edits(document: Document, changes: list[list[Edit]]) -> list[dict]:
     """Edits for the report: source offsets (and line) for text formats, else the segment's
     location plus the offset inside its value."""
     text = document.decoded.text
@@ -165,7 +161,7 @@ def _report_edits(document: Document, changes: list[list[Change]]) -> list[dict]
 
 
 def _finish_document(job: Job, document: Document, units: list[_Unit], restorations: list) -> DocResult:
-    per_segment: list[list[Change]] = [[] for _ in document.segments]
+    per_segment: list[list[Edit]] = [[] for _ in document.segments]
     for unit, restoration in zip(units, restorations):
         per_segment[unit.seg].extend(_accepted(unit, restoration, document.segments[unit.seg]))
     per_segment = [_non_overlapping(changes) for changes in per_segment]
@@ -185,7 +181,7 @@ def _finish_document(job: Job, document: Document, units: list[_Unit], restorati
 
 
 def convert_jobs(jobs: list[Job], restorer, options: ConvertOptions) -> list[DocResult]:
-    """Convert a batch of files with one ``restore_many`` call for all their sentences.
+    """Convert a batch of files with one ``restore_many`` call for all their prose.
 
     A file that cannot be parsed fails alone. If the restorer raises on the batch (other than a
     ``ModelError``, which stops the run), the files are retried one by one so that only the one

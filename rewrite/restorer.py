@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .align import align, fold_quotes
 from .backends import Generated, load_backend
+from .edits import Edit, apply_edits
 from .errors import InputError, ModelError
 from .guard import GuardConfig, check_change, check_sentence
 from .model_folder import describe_model
@@ -40,20 +41,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 
 _LINE_RE = re.compile(r"[^\r\n]+")
-
-
-@dataclasses.dataclass(frozen=True)
-class Edit:
-    """Replace ``length`` code points of the input at ``offset`` (``original``) by ``replacement``."""
-
-    offset: int
-    length: int
-    original: str
-    replacement: str
-    confidence: float
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,21 +248,6 @@ def _restoration(
     total = count_words(text)
     spin_ratio = min(1.0, sum(words for _, words in kept) / total) if total else 0.0
     return Restoration(apply_edits(text, edits), edits, spin_ratio)
-
-
-def apply_edits(text: str, edits: Iterable[Edit]) -> str:
-    """``text`` with every edit applied. Edits must match the text and must not overlap."""
-    parts, at = [], 0
-    for edit in sorted(edits, key=lambda e: e.offset):
-        if edit.offset < at or text[edit.offset : edit.offset + edit.length] != edit.original:
-            raise InputError(
-                f"edit at offset {edit.offset} ({edit.original!r}) does not match the text or overlaps "
-                "another edit; apply edits only to the text they were made for"
-            )
-        parts += [text[at : edit.offset], edit.replacement]
-        at = edit.offset + edit.length
-    parts.append(text[at:])
-    return "".join(parts)
 
 
 def _check_text(text: object) -> str:
