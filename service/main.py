@@ -3,8 +3,12 @@
     uvicorn --factory service.main:create_app        # settings from UNSPIN_* variables
 
 The lifespan hook starts the micro-batcher and loads the Restorer once, in a thread, so
-``/healthz`` answers at once and ``/readyz`` turns 200 when the model is in memory. Tests pass
-``load_restorer`` (a fake) or override :func:`get_restorer` in ``app.dependency_overrides``.
+``/healthz`` answers at once and ``/readyz`` turns 200 when the model is in memory; on shutdown
+it stops the batcher, which cancels the running model call. Tests pass ``load_restorer`` (a
+fake) or override :func:`get_restorer` in ``app.dependency_overrides``.
+
+The OpenAPI document states the app's own limits (``schemas.state_limits``) and declares Bearer
+authentication on ``/v1`` only when ``UNSPIN_API_KEY`` is set.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -26,7 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rewrite.errors import InputError
 from service import routes
 from service.batcher import Batcher, NotRunning, QueueFull, Timeout
-from service.deps import ServedRestorer, get_batcher, get_restorer, get_settings
+from service.deps import ServedRestorer, get_batcher, get_restorer, get_settings, require_api_key
+from service.schemas import state_limits
 from service.settings import Settings
 
 __all__ = ["create_app", "get_batcher", "get_restorer", "get_settings", "load_default_restorer"]
@@ -60,8 +65,9 @@ def create_app(
     app.state.batcher = None
 
     app.include_router(routes.health)
-    app.include_router(routes.api)
+    app.include_router(routes.api, dependencies=[Depends(require_api_key)] if settings.api_key else [])
     app.include_router(routes.page)
+    _state_limits_in_openapi(app, settings)
     app.mount("/static", StaticFiles(directory=str(routes.STATIC_DIR)), name="static")
     _add_error_handlers(app)
 
@@ -76,6 +82,19 @@ def create_app(
     return app
 
 
+def _state_limits_in_openapi(app: FastAPI, settings: Settings) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = state_limits(
+                build(), max_text_chars=settings.max_text_chars, max_batch_texts=settings.max_batch_texts
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _lifespan(settings: Settings, load_restorer: RestorerLoader):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +103,9 @@ def _lifespan(settings: Settings, load_restorer: RestorerLoader):
             max_batch_texts=settings.model_batch_texts,
             queue_size=settings.queue_size,
             timeout_s=settings.request_timeout_s,
+            batch_seconds=settings.batch_seconds,
+            admit_share=settings.admit_share,
+            retry_after_s=settings.retry_after_s,
         )
         await batcher.start()
         app.state.batcher = batcher
@@ -152,8 +174,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueueFull)
     @app.exception_handler(NotRunning)
     async def busy(request: Request, error: Exception) -> JSONResponse:
-        retry = str(request.app.state.settings.retry_after_s)
-        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": retry})
+        retry = max(request.app.state.settings.retry_after_s, getattr(error, "retry_after_s", None) or 0)
+        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": str(retry)})
 
     @app.exception_handler(Timeout)
     async def too_slow(request: Request, error: Timeout) -> JSONResponse:
