@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -125,9 +126,22 @@ def _load_and_describe(settings: Settings, load_restorer: RestorerLoader) -> Ser
     return restorer
 
 
+# Timed once at start-up (``UNSPIN_WARMUP``), so that admission knows the model's speed before
+# the first request: a short paragraph of spun news prose, written for this purpose.
+WARMUP_TEXT = (
+    "Officials mentioned on Monday that not less than 15 individuals had been hurt in the capital. "
+    "The talks ended without progress, however both sides agreed to meet again in a single week. "
+    "Rescue teams were making ready for more rain, and the government acknowledged the delays."
+)
+
+
 async def _load(app: FastAPI, settings: Settings, load_restorer: RestorerLoader) -> None:
     try:
         restorer = await asyncio.to_thread(_load_and_describe, settings, load_restorer)
+        if settings.warmup:
+            started = time.monotonic()
+            await app.state.batcher.submit(restorer, [WARMUP_TEXT])
+            logger.info("model timed on start-up: %.2f s for %d characters", time.monotonic() - started, len(WARMUP_TEXT))
     except Exception as error:  # reported by /readyz and every /v1 call; the process stays up
         app.state.load_error = str(error) or type(error).__name__
         logger.error("could not load the model: %s", app.state.load_error)

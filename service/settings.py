@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         description="Share of request_timeout_s the estimated wait may fill; beyond it a request "
         "is answered 503 with Retry-After at once instead of waiting into a 504.",
     )
+    warmup: bool = Field(
+        True,
+        description="Restore one short text at start-up (before /readyz turns 200) to time the "
+        "model, so that load shedding works from the first request.",
+    )
     shutdown_timeout_s: float = Field(
         10.0,
         ge=0,

@@ -165,7 +165,7 @@ def stuck_app():
             time.sleep(120)
             return super().restore_many(texts, min_confidence, protect_quotes)
 
-    return create_app(Settings(), load_restorer=lambda _settings: Stuck())
+    return create_app(Settings(warmup=False), load_restorer=lambda _settings: Stuck())
 
 
 def isolated_settings(**values) -> Settings:
@@ -195,6 +195,7 @@ def running_app(
 ) -> Iterator[TestClient]:
     """A TestClient over create_app (lifespan run), with ``restorer`` as the loaded model."""
     fake = restorer if restorer is not None else FakeRestorer()
+    settings.setdefault("warmup", False)  # tests count model calls; test_service_overload times it
     app = create_app(isolated_settings(**settings), load_restorer=loader or (lambda _settings: fake))
     with TestClient(app, raise_server_exceptions=False) as client:
         if wait_ready:

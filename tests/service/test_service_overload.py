@@ -190,6 +190,17 @@ def test_one_call_holds_about_batch_seconds_of_work():
     assert [len(texts) for texts, _, _ in fake.calls[1:]] == [2, 2, 2]
 
 
+def test_the_model_is_timed_at_start_up_before_it_is_ready():
+    fake = CancellableRestorer(seconds_per_char=0.001)
+    with running_app(fake, warmup=True) as client:
+        batcher = client.app.state.batcher
+        assert len(fake.calls) == 1 and batcher.throughput.chars_per_s is not None
+        assert 300 < batcher.throughput.chars_per_s < 1100  # ~1,000 characters a second
+        huge = client.post("/v1/restore", json={"texts": ["x" * 20_000] * 3})  # ~60 s of work
+    assert huge.status_code == 503 and "send fewer or shorter texts" in huge.json()["detail"]
+    assert len(fake.calls) == 1
+
+
 def test_overload_through_the_app_is_503_with_retry_after():
     fake = CancellableRestorer(seconds_per_char=0.001)
     with running_app(fake, request_timeout_s=2.0, batch_wait_ms=0, retry_after_s=1) as client:
@@ -205,7 +216,7 @@ def test_overload_through_the_app_is_503_with_retry_after():
 
 def test_a_client_that_hangs_up_frees_the_model_within_a_second():
     fake = CancellableRestorer(seconds_per_char=0.01)
-    app = create_app(isolated_settings(batch_wait_ms=0), load_restorer=lambda _settings: fake)
+    app = create_app(isolated_settings(batch_wait_ms=0, warmup=False), load_restorer=lambda _settings: fake)
     with live_server(app) as url:
         wait_until(lambda: httpx.get(url + "/readyz").status_code == 200, timeout_s=10)
         with pytest.raises(httpx.ReadTimeout):

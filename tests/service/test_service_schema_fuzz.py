@@ -1,4 +1,5 @@
-"""Schemathesis against the running app (loopback server, fake model): every operation of the
+"""Schemathesis against the running app (loopback server; the real ``rewrite.Restorer`` with a
+fake model that swaps known spun words): every operation of the
 OpenAPI document with generated valid and invalid requests, every built-in check (no 5xx, status
 codes, content types, headers and bodies as documented, invalid data rejected, valid data
 accepted). Bounded: ``UNSPIN_FUZZ_EXAMPLES`` examples an operation and phase (default 25);
@@ -18,8 +19,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+from rewrite import Restorer
 from service.main import create_app
-from tests.service.service_fakes import FakeRestorer, isolated_settings, live_server
+from tests.rewrite.fakes import SwapBackend
+from tests.service.service_fakes import isolated_settings, live_server
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +38,8 @@ STATUSES: Counter = Counter()
 
 
 def _app():
-    return create_app(isolated_settings(max_text_chars=2_000), load_restorer=lambda _settings: FakeRestorer())
+    restorer = Restorer(SwapBackend())
+    return create_app(isolated_settings(max_text_chars=2_000), load_restorer=lambda _settings: restorer)
 
 
 # The document the app serves (building it starts nothing); requests go to a live server.

@@ -36,6 +36,7 @@ def test_every_setting_reads_its_unspin_variable(monkeypatch, tmp_path):
         "UNSPIN_BATCH_SECONDS": "2",
         "UNSPIN_ADMIT_SHARE": "0.5",
         "UNSPIN_SHUTDOWN_TIMEOUT_S": "3",
+        "UNSPIN_WARMUP": "false",
         "UNSPIN_API_KEY": "s3cret",
         "UNSPIN_CORS_ORIGINS": "https://a.example, https://b.example",
     }
@@ -49,6 +50,7 @@ def test_every_setting_reads_its_unspin_variable(monkeypatch, tmp_path):
     assert (settings.queue_size, settings.request_timeout_s) == (32, 2.5)
     assert (settings.batch_wait_ms, settings.retry_after_s) == (3, 4)
     assert (settings.batch_seconds, settings.admit_share, settings.shutdown_timeout_s) == (2, 0.5, 3)
+    assert settings.warmup is False
     assert settings.api_key.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(settings)
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
