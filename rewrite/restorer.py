@@ -25,13 +25,14 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from .align import align, fold_quotes
 from .backends import Generated, load_backend
 from .edits import Edit, apply_edits
-from .errors import InputError, ModelError
+from .errors import Cancelled, InputError, ModelError
 from .guard import GuardConfig, check_change, check_sentence
 from .model_folder import describe_model
 from .text import WORD_RE, count_words, is_word, normalise_whitespace, quote_spans, split_long, split_sentences
@@ -138,11 +139,17 @@ class Restorer:
         return self.restore_many([text], min_confidence, protect_quotes)[0]
 
     def restore_many(
-        self, texts: Iterable[str], min_confidence: float | None = None, protect_quotes: bool = False
+        self,
+        texts: Iterable[str],
+        min_confidence: float | None = None,
+        protect_quotes: bool = False,
+        cancel: threading.Event | None = None,
     ) -> list[Restoration]:
         """Restore each text. Edits below ``min_confidence`` are dropped (``None``: the model's
         recommended threshold, ``config.min_confidence``; ``0`` keeps every edit); with
-        ``protect_quotes`` nothing inside quotation marks is changed."""
+        ``protect_quotes`` nothing inside quotation marks is changed. When ``cancel`` (anything
+        with ``is_set()``) is set, for instance by a server whose client went away, the call
+        raises ``Cancelled`` before its next model batch, whatever the backend."""
         if min_confidence is None:
             min_confidence = self.config.min_confidence
         if isinstance(texts, str):
@@ -152,7 +159,7 @@ class Restorer:
             raise InputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
         segments = [segment for doc, text in enumerate(texts) for segment in self._segments(doc, text)]
         # The model reads straight quotes (the training text's); alignment folds them back.
-        outputs = self._generate([fold_quotes(normalise_whitespace(segment.text)) for segment in segments])
+        outputs = self._generate([fold_quotes(normalise_whitespace(segment.text)) for segment in segments], cancel)
         found: list[list[tuple[Edit, int]]] = [[] for _ in texts]
         for segment, output in zip(segments, outputs):
             found[segment.doc].extend(self._edits(segment, output))
@@ -174,12 +181,14 @@ class Restorer:
                         continue
                     yield _Segment(doc, sentence_start + p_start, piece)
 
-    def _generate(self, inputs: list[str]) -> list[Generated]:
+    def _generate(self, inputs: list[str], cancel: threading.Event | None = None) -> list[Generated]:
         """Backend outputs for ``inputs``: each distinct input once, in batches of similar length."""
         unique = sorted(set(inputs), key=lambda text: (len(text), text))
         outputs: dict[str, Generated] = {}
         size = self.config.batch_size
         for first in range(0, len(unique), size):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"restoration stopped on request after {first} of {len(unique)} sentences")
             batch = unique[first : first + size]
             generated = self.backend.generate(batch)
             if len(generated) != len(batch):
