@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rewrite.convert import ConvertConfig, RestorerFactory, convert_files, load_factory  # noqa: E402
+from rewrite.convert import ConvertConfig, RestorerFactory, convert_files  # noqa: E402
 from rewrite.text import normalise_whitespace, split_sentences  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "wikipedia_current_events"
@@ -46,7 +46,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="Torch threads per worker (default: all cores split among the workers).")
     p.add_argument("--runs", default="local:1,local:2,ray:2", help="Comma-separated ENGINE:WORKERS runs.")
     p.add_argument("--json", type=Path, default=Path("runs/convert_bench.json"), help="Where to write the results.")
-    p.add_argument("--factory", help=argparse.SUPPRESS)  # module:callable restorer (smoke tests)
     args = p.parse_args(argv)
     if args.n_docs < 1 or args.sentences < 1:
         p.error("--n-docs and --sentences must be at least 1")
@@ -127,7 +126,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     model = str(args.model) if args.model else None
-    factory = load_factory(args.factory) if args.factory else RestorerFactory(model, threads=args.threads)
+    factory = RestorerFactory(model, threads=args.threads)
     runs = [(spec.split(":")[0], int(spec.split(":")[1])) for spec in args.runs.split(",")]
     with tempfile.TemporaryDirectory(prefix="convert-bench-") as tmp:
         docs, built = args.docs, None
@@ -143,7 +142,7 @@ def main(argv=None) -> None:
                   f"{result['edits']:,} edits, {result['failed']} failed)")
     report = {
         "docs": str(args.docs) if args.docs else built,
-        "model": str(args.model) if args.model else ("factory " + args.factory if args.factory else "shipped default"),
+        "model": str(args.model) if args.model else "shipped default",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "results": results,
     }

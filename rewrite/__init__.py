@@ -14,7 +14,8 @@ rebuilds ``result.text``; ``result.to_dict()`` is JSON-ready.
 
 from .errors import InputError, ModelError, UnspinError
 from .guard import GuardConfig
-from .restorer import Edit, Restoration, Restorer, RestorerConfig, apply_edits
+from .edits import Edit, apply_edits
+from .restorer import Restoration, Restorer, RestorerConfig
 
 __all__ = [
     "Edit",

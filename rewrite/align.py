@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from difflib import SequenceMatcher
 
-from .text import word_spans
+from .text import is_word, word_spans
 
 # Typographic and straight quotes/apostrophes compare equal: a model that writes ' for ’ has not
 # changed a word, and the input's character is kept.
@@ -45,11 +45,6 @@ class Change:
     source_tokens: tuple[str, ...]
     target_tokens: tuple[str, ...]
     changed_words: int  # source words rewritten or removed; an insertion counts as one
-
-
-def is_word(token: str) -> bool:
-    """True for a word token (letters or digits), False for punctuation."""
-    return any(ch.isalnum() or ch == "_" for ch in token)
 
 
 def align(source: str, target: str) -> list[Change]:
@@ -83,10 +78,21 @@ def align(source: str, target: str) -> list[Change]:
     ]
 
 
+def token_opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """How token list ``a`` becomes ``b``: ``difflib`` opcodes ``(tag, i1, i2, j1, j2)``, no
+    junk heuristics. The one word aligner under the restorer, the dataset builder's real pairs
+    and the evaluation.
+
+        >>> token_opcodes(["Rubio", "mentioned", "it"], ["Rubio", "said", "it"])
+        [('equal', 0, 1, 0, 1), ('replace', 1, 2, 1, 2), ('equal', 2, 3, 2, 3)]
+    """
+    return SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+
+
 def _differences(a: list[str], b: list[str]) -> list[tuple[int, int, int, int]]:
     """Token ranges ``a[i1:i2]`` -> ``b[j1:j2]`` that differ; equal-length runs word by word."""
     out = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in token_opcodes(a, b):
         if tag == "equal":
             continue
         if i2 - i1 == j2 - j1 > 1:

@@ -17,27 +17,22 @@ one ``Generated`` per sentence out, same order). ``load_backend(folder, name)`` 
     ('Rubio said it.', [(0, 5), (5, 10)], [0.99, 0.97])
 
 The model folder layout is the one ``T5ForConditionalGeneration.save_pretrained`` writes plus a
-Hugging Face tokenizer (``tokenizer.json``, ``tokenizer_config.json``); ``check_model_folder``
-names the first file that is missing.
+Hugging Face tokenizer (``tokenizer.json``, ``tokenizer_config.json``);
+``rewrite.model_folder.check_model_folder`` names the first file that is missing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import importlib.util
-import json
 import logging
 import os
 from pathlib import Path
 
 from .errors import InputError, ModelError
+from .model_folder import available_cpus, check_model_folder, quiet_transformers, read_json
 
 logger = logging.getLogger(__name__)
-
-REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
-CARD_FILES = ("training_config.json", "data_manifest.json", "metrics.json")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +167,7 @@ class TorchBackend:
             torch.set_num_threads(threads)
         tokenizer = _load_tokenizer(folder)
         try:
-            with _quiet_transformers():
+            with quiet_transformers():
                 model = T5ForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
         except Exception as exc:  # any failure here means the folder's files are damaged
             raise _damaged(folder, exc) from exc
@@ -234,7 +229,7 @@ class Ct2Backend:
                 f"cannot prepare the CTranslate2 model of {folder} ({exc}); set UNSPIN_CACHE to a "
                 "writable folder or use backend='torch'"
             ) from exc
-        vocab_size = _read_json(folder / "config.json").get("vocab_size")
+        vocab_size = read_json(folder / "config.json").get("vocab_size")
         if vocab_size is not None and vocab_size != len(model.vocabulary):
             raise ModelError(
                 f"{folder}: config.json says vocab_size {vocab_size} but the weights have "
@@ -263,14 +258,6 @@ def ct2_threads(compute_type: str) -> int:
     if compute_type.startswith("int8"):
         return 1
     return max(1, min(4, available_cpus()))
-
-
-def available_cpus() -> int:
-    """The CPUs this process may use (its affinity mask; all CPUs where there is none)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _length_limit(attention_mask) -> int:
@@ -330,54 +317,3 @@ def _token_spans(tokenizer, ids: list[int], text: str) -> list[tuple[int, int]]:
             spans.extend([(start, reached)] * pending)
             start, pending = reached, 0
     return spans
-
-
-def check_model_folder(folder: str | os.PathLike) -> Path:
-    """``folder`` as a Path if it holds every file a model needs; otherwise ``ModelError``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ModelError(f"model folder {folder} does not exist; pass the folder a training run wrote")
-    for name in REQUIRED_FILES:
-        if not (folder / name).is_file():
-            raise ModelError(f"model folder {folder} has no {name}; copy the complete folder a training run wrote")
-    return folder
-
-
-def describe_model(folder: Path) -> dict:
-    """Facts about a model folder for ``Restorer.model_info``: name, version (weights hash),
-    parameter count, and whatever training config, data manifest and metrics it carries."""
-    digest = hashlib.sha256()
-    with open(folder / "model.safetensors", "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    sha256 = digest.hexdigest()
-    info: dict = {"name": folder.name, "path": str(folder), "version": sha256[:12], "sha256": sha256}
-    config = _read_json(folder / "config.json")
-    info["vocab_size"] = config.get("vocab_size")
-    info["d_model"] = config.get("d_model")
-    for name in CARD_FILES:
-        path = folder / name
-        info[path.stem] = _read_json(path) if path.is_file() else None
-    return info
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path} is not readable JSON ({exc}); restore it from the training run") from exc
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """No weight-loading progress bar: loading a small model takes a moment, and the bar
-    would land in the middle of the CLI's output."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()

@@ -1,62 +1,33 @@
-"""The ``unspin`` command line: a thin click layer over ``rewrite.Restorer``.
+"""``unspin rewrite``: a thin click layer over ``rewrite.Restorer``.
 
     $ unspin rewrite article.txt              # restored text on stdout
     $ unspin rewrite --diff < article.txt     # each change inline: [-mentioned-]{+said+}
     $ unspin rewrite --json a.txt b.txt       # restored text, edits and spin ratio per input
 
-Exit codes: 0 ok, 1 usage error, 2 input or model error. Other subcommands (train, serve, ...)
-are click commands in their own modules, added to ``cli`` with ``cli.add_command``.
+Exit codes (through the ``unspin`` group, ``unspin.cli``): 0 ok, 1 usage error, 2 input or model
+error (with several inputs, the readable ones are still restored and printed; each unreadable one
+is named on stderr). The command needs only the base install.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import logging
 import sys
 from pathlib import Path
 
 import click
 
 from .backends import BACKENDS
-from .errors import InputError, UnspinError
+from .edits import apply_edits
+from .errors import InputError
+from .formats import detect_bom
 
-EXIT_USAGE = 1
-EXIT_INPUT = 2
+EXIT_INPUT = 2  # the exit code of the `unspin` group for input and model errors
 STDIN = "-"
 
 
-class UnspinGroup(click.Group):
-    """Usage errors exit with 1; the library's errors print their message and exit with 2."""
-
-    user_errors: tuple[type[Exception], ...] = (UnspinError,)  # add other packages' error bases here
-
-    def make_context(self, *args, **kwargs):
-        try:
-            return super().make_context(*args, **kwargs)
-        except click.UsageError as exc:
-            exc.exit_code = EXIT_USAGE
-            raise
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            exc.exit_code = EXIT_USAGE
-            raise
-        except self.user_errors as exc:
-            error = click.ClickException(str(exc))
-            error.exit_code = EXIT_INPUT
-            raise error from exc
-
-
-@click.group(cls=UnspinGroup)
-@click.option("-v", "--verbose", is_flag=True, help="Log what the restorer refused and why (on stderr).")
-def cli(verbose: bool) -> None:
-    """Restore spun text to its standard wording, showing every change."""
-    logging.basicConfig(format="unspin: %(message)s", level=logging.INFO if verbose else logging.WARNING)
-
-
-@cli.command()
+@click.command("rewrite")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print restored text, edits and spin ratio as JSON.")
 @click.option("--diff", "as_diff", is_flag=True, help="Print the input with each change inline: [-old-]{+new+}.")
@@ -84,7 +55,10 @@ def cli(verbose: bool) -> None:
     "auto (the fastest installed).",
 )
 def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes, backend) -> None:
-    """Restore FILES (or stdin when none, or for -) and print the result."""
+    """Restore FILES (or stdin when none, or for -) and print the result.
+
+    Inputs are UTF-8, or UTF-16/32 with a byte-order mark (as `unspin convert` reads them).
+    """
     if as_json and as_diff:
         raise click.UsageError("choose one of --json and --diff")
     if not files and sys.stdin.isatty():
@@ -92,29 +66,50 @@ def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes, 
     from .restorer import Restorer
 
     names = list(files) or [STDIN]
-    texts = [read_text(name) for name in names]
+    texts: dict[int, str] = {}
+    problems: dict[int, str] = {}
+    for index, name in enumerate(names):
+        try:
+            texts[index] = read_text(name)
+        except InputError as exc:  # the other inputs are still restored
+            problems[index] = str(exc)
+    if not texts:
+        raise InputError("; ".join(problems.values()))
     restorer = Restorer.from_pretrained(model_dir, backend=backend)
-    results = restorer.restore_many(texts, min_confidence=min_confidence, protect_quotes=protect_quotes)
+    restored = restorer.restore_many(list(texts.values()), min_confidence=min_confidence, protect_quotes=protect_quotes)
+    results = dict(zip(texts, restored))
     if as_json:
-        records = [{"input": "<stdin>" if name == STDIN else name, **r.to_dict()} for name, r in zip(names, results)]
+        records = [
+            {"input": "<stdin>" if name == STDIN else name,
+             **({"error": problems[k]} if k in problems else results[k].to_dict())}
+            for k, name in enumerate(names)
+        ]  # fmt: skip
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
-        return
-    for text, result in zip(texts, results):
-        click.echo(render_diff(text, result.edits) if as_diff else result.text, nl=False)
+    else:
+        for k, text in texts.items():
+            click.echo(render_diff(text, results[k].edits) if as_diff else results[k].text, nl=False)
+    for problem in problems.values():
+        click.echo(f"Error: {problem}", err=True)
+    if problems:
+        sys.exit(EXIT_INPUT)
 
 
 def read_text(name: str) -> str:
-    """The UTF-8 text of file ``name`` (``-``: stdin); ``InputError`` says which byte is wrong."""
+    """The text of file ``name`` (``-``: stdin): UTF-8, or the encoding its byte-order mark names
+    (``rewrite.formats.detect_bom``, as ``unspin convert`` reads); ``InputError`` says which
+    byte is wrong."""
     label = "<stdin>" if name == STDIN else name
     try:
         data = sys.stdin.buffer.read() if name == STDIN else Path(name).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {label}: {exc.strerror or exc}") from exc
+    bom, codec = detect_bom(data) or (b"", "utf-8")
     try:
-        return data.decode("utf-8")
+        return data[len(bom) :].decode(codec)
     except UnicodeDecodeError as exc:
+        at = exc.start + len(bom)
         raise InputError(
-            f"{label} is not valid UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}; "
+            f"{label} is not valid {codec.upper()}: byte 0x{data[at]:02x} at byte offset {at}; "
             "convert it first, e.g. iconv -f latin1 -t utf-8"
         ) from None
 
@@ -122,35 +117,9 @@ def read_text(name: str) -> str:
 def render_diff(text: str, edits) -> str:
     """``text`` with each edit shown inline as ``[-original-]{+replacement+}``, coloured
     (click strips the colours when stdout is not a terminal)."""
-    parts, at = [], 0
-    for edit in edits:
-        parts.append(text[at : edit.offset])
-        parts.append(click.style(f"[-{edit.original}-]", fg="red"))
-        parts.append(click.style(f"{{+{edit.replacement}+}}", fg="green"))
-        at = edit.offset + edit.length
-    parts.append(text[at:])
-    return "".join(parts)
-
-
-def _add_subcommands() -> None:
-    """Commands that live beside their libraries; each imports its heavy parts lazily."""
-    from rewrite.convert_cli import convert
-    from service.cli import serve
-    from training.cli import build_dataset_cmd, evaluate_cmd, train_cmd
-    from training.errors import TrainingError
-
-    for command in (build_dataset_cmd, train_cmd, evaluate_cmd, serve, convert):
-        cli.add_command(command)
-    UnspinGroup.user_errors = (UnspinError, TrainingError)
-
-
-_add_subcommands()
-
-
-def main() -> None:
-    """Console entry point (``unspin``)."""
-    cli(prog_name="unspin")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    shown = [
+        dataclasses.replace(edit, replacement=click.style(f"[-{edit.original}-]", fg="red")
+                            + click.style(f"{{+{edit.replacement}+}}", fg="green"))
+        for edit in edits
+    ]  # fmt: skip
+    return apply_edits(text, shown)

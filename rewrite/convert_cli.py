@@ -12,7 +12,7 @@ import sys
 import click
 
 from .backends import BACKENDS
-from .convert import ConvertConfig, RestorerFactory, convert_files, load_factory
+from .convert import ConvertConfig, RestorerFactory, convert_files
 from .errors import UnspinError
 
 EXIT_FAILED_FILES = 2
@@ -34,9 +34,8 @@ EXIT_FAILED_FILES = 2
 @click.option("--protect-quotes", is_flag=True, help="Leave text inside quotation marks as it is.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal; log lines otherwise).")
 @click.option("--batch-files", type=click.IntRange(min=1), default=16, hidden=True)
-@click.option("--restorer-factory", envvar="UNSPIN_RESTORER_FACTORY", hidden=True, help="module:callable returning a restorer (tests).")
 def convert(sources, out, globs, report, workers, engine, address, field, column, model_dir, backend,
-            min_confidence, protect_quotes, progress, batch_files, restorer_factory):
+            min_confidence, protect_quotes, progress, batch_files):
     """Restore spun wording in files and folders (.txt, .md, .jsonl, .csv, .html).
 
     Outputs mirror the inputs under --out. A manifest in --out records every finished file, so an
@@ -50,7 +49,7 @@ def convert(sources, out, globs, report, workers, engine, address, field, column
             column=column, min_confidence=min_confidence, protect_quotes=protect_quotes, batch_files=batch_files,
             progress=progress,
         )
-        factory = load_factory(restorer_factory) if restorer_factory else RestorerFactory(model_dir, backend)
+        factory = RestorerFactory(model_dir, backend)
         summary = convert_files(sources, config, factory)
     except UnspinError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -26,15 +26,11 @@ import tempfile
 from pathlib import Path
 
 from .errors import InputError, ModelError
+from .model_folder import cache_root, file_sha256, quiet_transformers
 
 logger = logging.getLogger(__name__)
 
 COMPUTE_TYPES = ("int8", "int8_float32", "float32")
-
-
-def cache_root() -> Path:
-    """The user's unspin cache folder: ``$UNSPIN_CACHE`` or ``~/.cache/unspin``."""
-    return Path(os.environ.get("UNSPIN_CACHE") or Path.home() / ".cache" / "unspin")
 
 
 HASHED_FILES = ("model.safetensors", "config.json", "spiece.model", "tokenizer.json")
@@ -47,11 +43,7 @@ def model_hash(model_dir: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     for name in HASHED_FILES:
         path = Path(model_dir) / name
-        digest.update(f"{name}:{path.stat().st_size if path.is_file() else -1}:".encode())
-        if path.is_file():
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
+        digest.update(f"{name}:{file_sha256(path) if path.is_file() else '-'};".encode())
     return digest.hexdigest()[:16]
 
 
@@ -78,9 +70,7 @@ def converted_dir(model_dir: str | os.PathLike) -> Path:
     try:
         logger.info("converting %s for CTranslate2 into %s", model_dir, target)
         converter = ctranslate2.converters.TransformersConverter(str(model_dir))
-        from .backends import _quiet_transformers
-
-        with _quiet_transformers():  # the converter loads the model with transformers
+        with quiet_transformers():  # the converter loads the model with transformers
             converter.convert(str(tmp / "model"), force=True)
         (tmp / "model" / "source.json").write_text(
             json.dumps({"model_dir": str(Path(model_dir).resolve()), "ctranslate2": ctranslate2.__version__}, indent=2)

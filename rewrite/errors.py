@@ -11,3 +11,7 @@ class ModelError(UnspinError):
 
 class InputError(UnspinError, ValueError):
     """The text or an argument given to the library cannot be used as it is."""
+
+
+class Cancelled(UnspinError):
+    """The caller asked a running restoration to stop (``restore_many(..., cancel=event)``)."""

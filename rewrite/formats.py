@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterable
 from html.parser import HTMLParser
 
+from .edits import Edit, apply_edits
 from .errors import InputError
 
 SUFFIXES = {
@@ -76,17 +77,6 @@ class FormatOptions:
     column: str = "text"
 
 
-@dataclasses.dataclass(frozen=True)
-class Change:
-    """One accepted edit in segment coordinates: ``text[offset:offset+length]`` -> replacement."""
-
-    offset: int
-    length: int
-    original: str
-    replacement: str
-    confidence: float
-
-
 # --------------------------------------------------------------------------- encoding
 
 
@@ -112,9 +102,10 @@ def decode(data: bytes, fmt: str) -> Decoded:
     Raises ``InputError`` for binary data (NUL bytes), an unknown declared charset or bytes that
     do not decode.
     """
-    for bom, codec in _BOMS:
-        if data.startswith(bom):
-            return _decode_strict(data[len(bom) :], codec, bom)
+    found = detect_bom(data)
+    if found is not None:
+        bom, codec = found
+        return _decode_strict(data[len(bom) :], codec, bom)
     if b"\x00" in data:
         raise InputError("binary file (contains NUL bytes); only text formats can be converted")
     if fmt == "html":
@@ -128,6 +119,15 @@ def decode(data: bytes, fmt: str) -> Decoded:
             if codec not in ("utf-8", "utf-16", "utf-32"):
                 return _decode_strict(data, codec, b"", "xmlcharrefreplace")
     return _decode_strict(data, "utf-8", b"")
+
+
+def detect_bom(data: bytes) -> tuple[bytes, str] | None:
+    """``(bom, codec)`` when ``data`` starts with a UTF-8/16/32 byte-order mark, else ``None``.
+
+        >>> detect_bom(b"\\xff\\xfeh\\x00i\\x00")
+        (b'\\xff\\xfe', 'utf-16-le')
+    """
+    return next(((bom, codec) for bom, codec in _BOMS if data.startswith(bom)), None)
 
 
 def _decode_strict(data: bytes, codec: str, bom: bytes, errors: str = "strict") -> Decoded:
@@ -215,17 +215,6 @@ class Segment:
         return run[2] + a - run[0], run[2] + b - run[0]
 
 
-def apply_changes(text: str, changes: Iterable[Change]) -> str:
-    """Splice sorted, non-overlapping ``changes`` into ``text``."""
-    out, last = [], 0
-    for ch in changes:
-        out.append(text[last : ch.offset])
-        out.append(ch.replacement)
-        last = ch.offset + ch.length
-    out.append(text[last:])
-    return "".join(out)
-
-
 class Document:
     """A parsed file: segments to restore, per-line problems, and how to write it back."""
 
@@ -237,27 +226,23 @@ class Document:
     def encode_value(self, segment: Segment, value: str) -> str:
         raise NotImplementedError(f"{type(self).__name__} has no value segments")
 
-    def render(self, changes: list[list[Change]]) -> bytes:
+    def render(self, changes: list[list[Edit]]) -> bytes:
         """The file with ``changes[i]`` (segment ``i``'s accepted edits, sorted) applied."""
-        replacements: list[tuple[int, int, str]] = []
+        text = self.decoded.text
+        edits: list[Edit] = []  # in the decoded file's coordinates
         for segment, seg_changes in zip(self.segments, changes, strict=True):
             if not seg_changes:
                 continue
             if segment.value_span is not None:
-                value = apply_changes(segment.text, seg_changes)
-                replacements.append((*segment.value_span, self.encode_value(segment, value)))
+                start, end = segment.value_span
+                value = self.encode_value(segment, apply_edits(segment.text, seg_changes))
+                edits.append(Edit(start, end - start, text[start:end], value, 1.0))
                 continue
             for ch in seg_changes:
                 start, end = segment.source_span(ch.offset, ch.offset + ch.length)
-                replacements.append((start, end, ch.replacement))
-        replacements.sort(key=lambda r: (r[0], r[1]))
-        text, out, last = self.decoded.text, [], 0
-        for start, end, new in replacements:
-            out.append(text[last:start])
-            out.append(new)
-            last = end
-        out.append(text[last:])
-        return self.decoded.encode("".join(out))
+                # Inside one editable run the source is the segment's text, so apply_edits checks it.
+                edits.append(Edit(start, end - start, ch.original, ch.replacement, ch.confidence))
+        return self.decoded.encode(apply_edits(text, edits))
 
 
 def _lines(text: str) -> list[tuple[int, int, int]]:

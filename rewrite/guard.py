@@ -7,7 +7,10 @@ checks, both returning the reason for a refusal (``None`` when the output passes
 far from the input's, when it changes too large a share of the words, or when words one change
 removes turn up in another (a clause moved); the sentence then stays as it was.
 
-``check_change``: one change. It passes only if it is a local substitution (at most
+``check_change``: one change. It passes only if it writes nothing but text: no U+FFFD (byte
+pieces of the model that do not form valid UTF-8 decode to it) and no character that is neither
+in the input sentence nor ordinary text (``ordinary_character``: Latin letters and the usual
+digits, punctuation and symbols), and it is a local substitution (at most
 ``max_span_words`` words on each side, the word count moving by at most ``max_word_shift``) that
 keeps every number, every clause mark (``, ; : ( ) . ! ?`` and dashes, so no clause is dropped),
 introduces no capitalised word absent from the input (an invented name) unless it replaces one,
@@ -20,13 +23,16 @@ For example ``"not less than 15"`` -> ``"at least 15"`` passes, ``"at least 15"`
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-from .align import Change, is_word
+from .align import Change
+from .text import is_word
 from .errors import InputError
 
 CLAUSE_MARKS = frozenset({",", ";", ":", "(", ")", "[", "]", ".", "!", "?", "—", "–", "…"})
+REPLACEMENT_CHARACTER = "\ufffd"  # what undecodable bytes become; never text the model may write
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +95,9 @@ def check_sentence(
 def check_change(config: GuardConfig, change: Change, source_tokens: Sequence[str]) -> str | None:
     """Why ``change`` must be refused, or ``None`` when it is a faithful local substitution."""
     old, new = change.source_tokens, change.target_tokens
+    foreign = _foreign_characters(new, source_tokens)
+    if foreign:
+        return f"writes characters that are not text here ({', '.join(f'U+{ord(ch):04X}' for ch in foreign)})"
     old_words, new_words = [t for t in old if is_word(t)], [t for t in new if is_word(t)]
     if max(len(old_words), len(new_words)) > config.max_span_words:
         return f"not local ({len(old_words)} -> {len(new_words)} words)"
@@ -107,6 +116,36 @@ def check_change(config: GuardConfig, change: Change, source_tokens: Sequence[st
     if old_words and _expand_contractions(old) == _expand_contractions(new):
         return "only expands or contracts (don't <-> do not): wording, not spin"
     return None
+
+
+def ordinary_character(ch: str) -> bool:
+    """True for a character English prose may hold without it being in the input: ASCII, Latin
+    letters and their accents, and the punctuation, symbols and digits of Latin-1, General
+    Punctuation and Currency Symbols (``’``, ``—``, ``€``, ``…``). Never U+FFFD, a control, a
+    private-use or an unassigned code point.
+
+        >>> [ordinary_character(c) for c in "aé’€"], [ordinary_character(c) for c in "\ufffd東ｗ\x07"]
+        ([True, True, True, True], [False, False, False, False])
+    """
+    if ch == REPLACEMENT_CHARACTER:
+        return False
+    if ch.isascii():
+        return ch.isprintable()
+    category = unicodedata.category(ch)
+    if category[0] in "LM":
+        return unicodedata.name(ch, "").startswith(("LATIN ", "COMBINING "))
+    if category[0] in "PSNZ":
+        return ord(ch) < 0x250 or 0x2000 <= ord(ch) <= 0x20CF
+    return False  # Cc, Cf, Cs, Co, Cn
+
+
+def _foreign_characters(new: Sequence[str], source_tokens: Sequence[str]) -> list[str]:
+    """Characters of ``new`` that are U+FFFD, or neither in the sentence nor ordinary text."""
+    written = set("".join(new))
+    if not written:
+        return []
+    present = set("".join(source_tokens)) - {REPLACEMENT_CHARACTER}
+    return sorted(ch for ch in written if ch not in present and not ordinary_character(ch))
 
 
 _CONTRACTIONS = (("won't", "will not"), ("can't", "cannot"), ("n't", " not"), ("'re", " are"), ("'ll", " will"),

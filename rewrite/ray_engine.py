@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
-from .convert import ConvertOptions, DocResult, Job, convert_jobs
+from .convert_docs import ConvertOptions, DocResult, Job, convert_jobs
 from .errors import InputError
 
 logger = logging.getLogger(__name__)

@@ -25,14 +25,17 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from .align import align, fold_quotes, is_word
-from .backends import Generated, describe_model, load_backend
-from .errors import InputError, ModelError
+from .align import align, fold_quotes
+from .backends import Generated, load_backend
+from .edits import Edit, apply_edits
+from .errors import Cancelled, InputError, ModelError
 from .guard import GuardConfig, check_change, check_sentence
-from .text import WORD_RE, normalise_whitespace, split_long, split_sentences
+from .model_folder import describe_model
+from .text import WORD_RE, count_words, is_word, normalise_whitespace, quote_spans, split_long, split_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -40,22 +43,6 @@ SHIPPED_MODELS = Path(__file__).parent / "models"  # each folder a model, usable
 DEFAULT_MODEL = SHIPPED_MODELS / "default"
 
 _LINE_RE = re.compile(r"[^\r\n]+")
-# Quoted speech: “…”, «…» or "…" within one line; an unclosed quote runs to the end of the line.
-_QUOTE_RE = re.compile(r"“[^”\r\n]*(?:”|(?=[\r\n]|\Z))|«[^»\r\n]*(?:»|(?=[\r\n]|\Z))|\"[^\"\r\n]*(?:\"|(?=[\r\n]|\Z))")
-
-
-@dataclasses.dataclass(frozen=True)
-class Edit:
-    """Replace ``length`` code points of the input at ``offset`` (``original``) by ``replacement``."""
-
-    offset: int
-    length: int
-    original: str
-    replacement: str
-    confidence: float
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,11 +142,17 @@ class Restorer:
         return self.restore_many([text], min_confidence, protect_quotes)[0]
 
     def restore_many(
-        self, texts: Iterable[str], min_confidence: float | None = None, protect_quotes: bool = False
+        self,
+        texts: Iterable[str],
+        min_confidence: float | None = None,
+        protect_quotes: bool = False,
+        cancel: threading.Event | None = None,
     ) -> list[Restoration]:
         """Restore each text. Edits below ``min_confidence`` are dropped (``None``: the model's
         recommended threshold, ``config.min_confidence``; ``0`` keeps every edit); with
-        ``protect_quotes`` nothing inside quotation marks is changed."""
+        ``protect_quotes`` nothing inside quotation marks is changed. When ``cancel`` (anything
+        with ``is_set()``) is set, for instance by a server whose client went away, the call
+        raises ``Cancelled`` before its next model batch, whatever the backend."""
         if min_confidence is None:
             min_confidence = self.config.min_confidence
         if isinstance(texts, str):
@@ -169,7 +162,7 @@ class Restorer:
             raise InputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
         segments = [segment for doc, text in enumerate(texts) for segment in self._segments(doc, text)]
         # The model reads straight quotes (the training text's); alignment folds them back.
-        outputs = self._generate([fold_quotes(normalise_whitespace(segment.text)) for segment in segments])
+        outputs = self._generate([fold_quotes(normalise_whitespace(segment.text)) for segment in segments], cancel)
         found: list[list[tuple[Edit, int]]] = [[] for _ in texts]
         for segment, output in zip(segments, outputs):
             found[segment.doc].extend(self._edits(segment, output))
@@ -191,12 +184,14 @@ class Restorer:
                         continue
                     yield _Segment(doc, sentence_start + p_start, piece)
 
-    def _generate(self, inputs: list[str]) -> list[Generated]:
+    def _generate(self, inputs: list[str], cancel: threading.Event | None = None) -> list[Generated]:
         """Backend outputs for ``inputs``: each distinct input once, in batches of similar length."""
         unique = sorted(set(inputs), key=lambda text: (len(text), text))
         outputs: dict[str, Generated] = {}
         size = self.config.batch_size
         for first in range(0, len(unique), size):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"restoration stopped on request after {first} of {len(unique)} sentences")
             batch = unique[first : first + size]
             generated = self.backend.generate(batch)
             if len(generated) != len(batch):
@@ -268,27 +263,12 @@ def _restoration(
     text: str, candidates: list[tuple[Edit, int]], min_confidence: float, protect_quotes: bool
 ) -> Restoration:
     """Filter one text's edits (each with the number of words it restores) and apply them."""
-    quotes = _quote_spans(text) if protect_quotes else []
+    quotes = quote_spans(text) if protect_quotes else []
     kept = [(e, words) for e, words in candidates if e.confidence >= min_confidence and not _overlaps(e, quotes)]
     edits = [edit for edit, _ in kept]
-    total = sum(1 for m in WORD_RE.finditer(text) if is_word(m.group()))
+    total = count_words(text)
     spin_ratio = min(1.0, sum(words for _, words in kept) / total) if total else 0.0
     return Restoration(apply_edits(text, edits), edits, spin_ratio)
-
-
-def apply_edits(text: str, edits: Iterable[Edit]) -> str:
-    """``text`` with every edit applied. Edits must match the text and must not overlap."""
-    parts, at = [], 0
-    for edit in sorted(edits, key=lambda e: e.offset):
-        if edit.offset < at or text[edit.offset : edit.offset + edit.length] != edit.original:
-            raise InputError(
-                f"edit at offset {edit.offset} ({edit.original!r}) does not match the text or overlaps "
-                "another edit; apply edits only to the text they were made for"
-            )
-        parts += [text[at : edit.offset], edit.replacement]
-        at = edit.offset + edit.length
-    parts.append(text[at:])
-    return "".join(parts)
 
 
 def _check_text(text: object) -> str:
@@ -303,10 +283,6 @@ def _check_text(text: object) -> str:
             "errors='surrogateescape' or similar: decode it as UTF-8"
         ) from None
     return text
-
-
-def _quote_spans(text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in _QUOTE_RE.finditer(text)]
 
 
 def _overlaps(edit: Edit, spans: list[tuple[int, int]]) -> bool:

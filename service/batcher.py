@@ -1,21 +1,35 @@
-"""Micro-batching: concurrent requests share one ``restore_many`` call.
+"""Micro-batching with admission control: concurrent requests share one ``restore_many`` call,
+work nobody waits for is stopped, and work that cannot finish in time is refused at once.
 
 A request puts its texts in a bounded queue and awaits a future. One worker task takes the first
-waiting job, keeps gathering for ``wait_ms`` (or until ``max_batch_texts`` texts are in hand), and
-runs ``restorer.restore_many`` in a thread so the event loop keeps serving. Jobs with different
-options (``min_confidence``, ``protect_quotes``) or restorers go in separate calls::
+waiting job, keeps gathering for ``wait_ms`` (or until ``max_batch_texts`` texts, or about
+``batch_seconds`` of model work, are in hand), and runs ``restorer.restore_many`` in a daemon
+thread so the event loop keeps serving. Jobs with different options (``min_confidence``,
+``protect_quotes``) or restorers go in separate calls::
 
     t=0ms  A: ["x"]      t=2ms  B: ["y", "z"]       t=5ms  -> restore_many(["x", "y", "z"])
                                                             A gets [r0], B gets [r1, r2]
 
-When more than ``queue_size`` texts are waiting, ``submit`` raises ``QueueFull`` (the app answers
-503 with Retry-After); a job that is not answered within ``timeout_s`` raises ``Timeout`` (504).
+Admission (``submit``): more than ``queue_size`` waiting texts raise ``QueueFull``; and once a
+call has been timed, a job whose estimated finish (the characters queued and in flight ahead of
+it plus its own, at the measured characters per second) lies beyond ``admit_share`` of the time
+limit raises ``Overloaded`` with the seconds after which to retry. The app answers both with 503
+and Retry-After, at once, instead of letting the request wait into a 504.
+
+Cancellation: a job not answered within ``timeout_s`` raises ``Timeout`` (504); a job whose
+client went away is cancelled. When no job of the running call is still waited for, the call's
+``cancel`` event is set; a restorer whose ``restore_many`` takes ``cancel`` (``rewrite.Restorer``
+checks it between model batches) stops within one batch and the model is free for the next call.
+``stop`` does the same for everything, waiting at most ``grace_s`` for the model thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+import math
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -27,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 
 class RestorerLike(Protocol):
+    """What the batcher calls; ``cancel`` is optional (see ``accepts_cancel``)."""
+
     def restore_many(
         self, texts: list[str], min_confidence: float | None = None, protect_quotes: bool = False
     ) -> list[Any]: ...
@@ -38,6 +54,16 @@ class BatcherError(Exception):
 
 class QueueFull(BatcherError):
     """Too many texts are already waiting for the model."""
+
+    retry_after_s: int | None = None
+
+
+class Overloaded(QueueFull):
+    """The work queued ahead would not let this job finish within the time limit."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Timeout(BatcherError):
@@ -62,9 +88,58 @@ class _Job:
     future: asyncio.Future
     queued_at: float = field(default_factory=time.monotonic)
 
+    def __post_init__(self) -> None:
+        self.chars = sum(len(text) for text in self.texts)
+
     @property
     def key(self) -> tuple[int, Options]:
         return id(self.restorer), self.options
+
+
+@dataclass(eq=False)
+class _Call:
+    """One ``restore_many`` call in flight: its jobs, size, start and cancel event."""
+
+    jobs: list[_Job]
+    started: float = field(default_factory=time.monotonic)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.chars = sum(job.chars for job in self.jobs)
+
+    def abandoned(self) -> bool:
+        return all(job.future.done() for job in self.jobs)
+
+
+class Throughput:
+    """Characters per second the model got through in its last ``window`` finished calls
+    (characters over seconds, so long calls weigh more). ``None`` until a call is timed.
+
+        >>> t = Throughput(); t.add(1000, 0.5); t.add(3000, 0.5); t.chars_per_s
+        4000.0
+    """
+
+    def __init__(self, window: int = 16) -> None:
+        self._calls: deque[tuple[int, float]] = deque(maxlen=window)
+
+    def add(self, chars: int, seconds: float) -> None:
+        if chars > 0 and seconds > 0:
+            self._calls.append((chars, seconds))
+
+    @property
+    def chars_per_s(self) -> float | None:
+        if not self._calls:
+            return None
+        return sum(c for c, _ in self._calls) / sum(s for _, s in self._calls)
+
+
+def accepts_cancel(restorer: object) -> bool:
+    """True when ``restorer.restore_many`` takes a ``cancel`` event (``rewrite.Restorer`` does)."""
+    try:
+        parameters = inspect.signature(restorer.restore_many).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return "cancel" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
 class Batcher:
@@ -77,29 +152,49 @@ class Batcher:
         max_batch_texts: int = 64,
         queue_size: int = 256,
         timeout_s: float = 30.0,
+        batch_seconds: float = 4.0,
+        admit_share: float = 0.8,
+        retry_after_s: int = 1,
     ) -> None:
         self.wait_s = wait_ms / 1000.0
         self.max_batch_texts = max_batch_texts
         self.queue_size = queue_size
         self.timeout_s = timeout_s
+        self.batch_seconds = batch_seconds
+        self.admit_share = admit_share
+        self.retry_after_s = retry_after_s
+        self.throughput = Throughput()
         self._pending: deque[_Job] = deque()
         self._pending_texts = 0
-        self._in_flight: list[_Job] = []
+        self._pending_chars = 0
+        self._call: _Call | None = None
+        self._thread: threading.Thread | None = None
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task | None = None
         self.calls = 0  # restore_many calls made (for metrics and tests)
+        self.cancelled_calls = 0  # calls told to stop because nobody waited for them
 
     @property
     def pending_texts(self) -> int:
         """Texts queued and not yet handed to the model."""
         return self._pending_texts
 
+    @property
+    def busy(self) -> bool:
+        """True while a model call runs (or a cancelled one has not returned yet)."""
+        return self._thread is not None and self._thread.is_alive()
+
     async def start(self) -> None:
         if self._worker is None:
             self._worker = asyncio.create_task(self._run(), name="unspin-batcher")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 2.0) -> None:
+        """Fail every job with ``NotRunning``, tell the running call to stop, and wait at most
+        ``grace_s`` for the model thread (a daemon thread: it never holds up the exit)."""
         worker, self._worker = self._worker, None
+        call = self._call
+        if call is not None:
+            call.cancel.set()
         if worker is not None:
             worker.cancel()
             try:
@@ -107,11 +202,16 @@ class Batcher:
             except asyncio.CancelledError:
                 pass
         stopped = NotRunning("the server is shutting down; retry later")
-        for job in [*self._in_flight, *self._pending]:
+        for job in [*(call.jobs if call else []), *self._pending]:
             _settle(job, error=stopped)
         self._pending.clear()
-        self._in_flight.clear()
-        self._pending_texts = 0
+        self._pending_texts = self._pending_chars = 0
+        self._call = None
+        deadline = time.monotonic() + grace_s
+        while self.busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if self.busy:
+            logger.warning("the model call did not stop within %.1f s; leaving it behind", grace_s)
 
     async def submit(
         self, restorer: RestorerLike, texts: list[str], options: Options = Options()
@@ -125,28 +225,68 @@ class Batcher:
                 f"{self.queue_size}); retry after the Retry-After delay"
             )
         job = _Job(restorer, list(texts), options, asyncio.get_running_loop().create_future())
+        self._admit(job)
+        job.future.add_done_callback(lambda _future: self._on_done(job))
         self._pending.append(job)
         self._pending_texts += len(job.texts)
+        self._pending_chars += job.chars
         self._wakeup.set()
         try:
             return await asyncio.wait_for(job.future, self.timeout_s)
         except TimeoutError:
-            self._forget(job)
             raise Timeout(
                 f"the restoration took longer than {self.timeout_s:g} s; send shorter or fewer "
                 "texts, or retry later"
             ) from None
-        except asyncio.CancelledError:  # client went away
-            self._forget(job)
-            raise
 
-    def _forget(self, job: _Job) -> None:
-        """Drop a job that nobody waits for any more, if the worker has not taken it yet."""
+    def estimated_wait_s(self, chars: int) -> float | None:
+        """Seconds until ``chars`` more characters would be restored, given the work queued and
+        in flight and the measured speed; ``None`` before any call was timed."""
+        rate = self.throughput.chars_per_s
+        if rate is None:
+            return None
+        ahead = self._pending_chars
+        if self._call is not None and not self._call.cancel.is_set():
+            done = (time.monotonic() - self._call.started) * rate
+            ahead += max(0.0, self._call.chars - done)
+        return (ahead + chars) / rate
+
+    def _admit(self, job: _Job) -> None:
+        """Raise ``Overloaded`` when ``job`` would not finish within the share of the limit."""
+        wait = self.estimated_wait_s(job.chars)
+        budget = self.timeout_s * self.admit_share
+        if wait is None or wait <= budget:
+            return
+        rate = self.throughput.chars_per_s or 1.0
+        alone = job.chars / rate
+        retry = max(self.retry_after_s, math.ceil(wait - budget))
+        if alone > budget:
+            message = (
+                f"this request needs about {alone:.0f} s of model time at the current speed, over "
+                f"the {self.timeout_s:g} s limit; send fewer or shorter texts"
+            )
+        else:
+            message = (
+                f"the server is busy (about {wait:.0f} s of work ahead, limit {self.timeout_s:g} s); "
+                "retry after the Retry-After delay"
+            )
+        raise Overloaded(message, retry)
+
+    def _on_done(self, job: _Job) -> None:
+        """A job was answered, timed out or cancelled: drop it from the queue if it is still
+        there, and stop the running call if nobody waits for it any more."""
         try:
             self._pending.remove(job)
         except ValueError:
-            return
-        self._pending_texts -= len(job.texts)
+            pass
+        else:
+            self._pending_texts -= len(job.texts)
+            self._pending_chars -= job.chars
+        call = self._call
+        if call is not None and job in call.jobs and call.abandoned() and not call.cancel.is_set():
+            call.cancel.set()
+            self.cancelled_calls += 1
+            logger.info("stopping a model call of %d texts: nobody waits for it", sum(len(j.texts) for j in call.jobs))
 
     async def _run(self) -> None:
         while True:
@@ -155,15 +295,13 @@ class Batcher:
                 await self._wakeup.wait()
                 continue
             await self._gather()
-            self._in_flight = self._take_batch()
-            for group in _group(self._in_flight):
+            for group in _group(self._take_batch()):
                 await self._serve(group)
-            self._in_flight = []
 
     async def _gather(self) -> None:
         """Wait up to ``wait_s`` after the oldest job arrived, or until a batch is full."""
         deadline = self._pending[0].queued_at + self.wait_s
-        while self._pending_texts < self.max_batch_texts:
+        while self._pending_texts < self.max_batch_texts and self._pending_chars < self._call_chars():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -173,26 +311,42 @@ class Batcher:
             except TimeoutError:
                 return
 
+    def _call_chars(self) -> float:
+        """Most characters for one call: about ``batch_seconds`` of work (no cap before the
+        first call is timed), so that the jobs of one call, answered together, are not held
+        long by one another."""
+        rate = self.throughput.chars_per_s
+        return math.inf if rate is None else rate * self.batch_seconds
+
     def _take_batch(self) -> list[_Job]:
-        """Pop live jobs from the queue up to ``max_batch_texts`` texts (at least one job)."""
+        """Pop live jobs from the queue up to ``max_batch_texts`` texts and about
+        ``batch_seconds`` of work (at least one job)."""
         batch: list[_Job] = []
-        size = 0
+        size = chars = 0
+        limit = self._call_chars()
         while self._pending:
             job = self._pending[0]
-            if batch and size + len(job.texts) > self.max_batch_texts:
+            if batch and (size + len(job.texts) > self.max_batch_texts or chars + job.chars > limit):
                 break
             self._pending.popleft()
             self._pending_texts -= len(job.texts)
+            self._pending_chars -= job.chars
             if job.future.done():  # timed out or cancelled while waiting
                 continue
             batch.append(job)
             size += len(job.texts)
+            chars += job.chars
         return batch
 
     async def _serve(self, jobs: list[_Job]) -> None:
         """One restore_many call for jobs sharing a restorer and options."""
+        jobs = [job for job in jobs if not job.future.done()]
+        if not jobs:
+            return
+        call = _Call(jobs)
+        self._call = call
         try:
-            results = await self._call(jobs[0], [text for job in jobs for text in job.texts])
+            results = await self._call_model(call)
         except InputError as error:
             if len(jobs) == 1:
                 _settle(jobs[0], error=error)
@@ -202,30 +356,66 @@ class Batcher:
                 await self._serve([job])
             return
         except Exception as error:  # a model failure must not kill the worker
-            logger.exception("restore_many failed for %d jobs", len(jobs))
+            if call.cancel.is_set():
+                logger.info("a model call stopped after %.1f s: %s", time.monotonic() - call.started, error)
+            else:
+                logger.exception("restore_many failed for %d jobs", len(jobs))
             for job in jobs:
                 _settle(job, error=error)
             return
+        finally:
+            if self._call is call:
+                self._call = None
+        if not call.cancel.is_set():  # a call nobody waited for answered nothing: not timed
+            self.throughput.add(call.chars, time.monotonic() - call.started)
         start = 0
         for job in jobs:
             _settle(job, result=results[start : start + len(job.texts)])
             start += len(job.texts)
 
-    async def _call(self, first: _Job, texts: list[str]) -> list[Any]:
+    async def _call_model(self, call: _Call) -> list[Any]:
+        """``restore_many`` in a daemon thread; returns its results (checked for count)."""
         self.calls += 1
-        options = first.options
-        results = await asyncio.to_thread(
-            first.restorer.restore_many,
-            texts,
-            min_confidence=options.min_confidence,
-            protect_quotes=options.protect_quotes,
-        )
-        results = list(results)
+        first = call.jobs[0]
+        texts = [text for job in call.jobs for text in job.texts]
+        kwargs: dict[str, Any] = {
+            "min_confidence": first.options.min_confidence,
+            "protect_quotes": first.options.protect_quotes,
+        }
+        if accepts_cancel(first.restorer):
+            kwargs["cancel"] = call.cancel
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future = loop.create_future()
+
+        def work() -> None:
+            try:
+                outcome: tuple[bool, Any] = (True, list(first.restorer.restore_many(texts, **kwargs)))
+            except BaseException as error:  # noqa: BLE001 - handed to the event loop
+                outcome = (False, error)
+            try:
+                loop.call_soon_threadsafe(_resolve, done, outcome)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+        # Wait for a previous, cancelled call to return first: one model call at a time.
+        while self.busy:
+            await asyncio.sleep(0.01)
+        self._thread = threading.Thread(target=work, name="unspin-model", daemon=True)
+        self._thread.start()
+        results = await done
         if len(results) != len(texts):
-            raise RuntimeError(
-                f"restore_many returned {len(results)} results for {len(texts)} texts"
-            )
+            raise RuntimeError(f"restore_many returned {len(results)} results for {len(texts)} texts")
         return results
+
+
+def _resolve(future: asyncio.Future, outcome: tuple[bool, Any]) -> None:
+    if future.done():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 def _group(jobs: list[_Job]) -> list[list[_Job]]:

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from service.settings import Settings
 
+APP_FACTORY = "service.main:create_app"
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -42,11 +44,16 @@ from service.settings import Settings
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-def serve(host: str, port: int, model_dir: Path | None, workers: int, backend: str | None, log_level: str) -> None:
+@click.option("--app", "app_factory", default=APP_FACTORY, hidden=True, help="module:callable app factory (tests).")
+def serve(
+    host: str, port: int, model_dir: Path | None, workers: int, backend: str | None, log_level: str, app_factory: str
+) -> None:
     """Serve POST /v1/restore and the review page at http://HOST:PORT/.
 
     Limits, API key and CORS come from UNSPIN_* environment variables, for example
-    UNSPIN_API_KEY, UNSPIN_MAX_TEXT_CHARS, UNSPIN_QUEUE_SIZE, UNSPIN_CORS_ORIGINS.
+    UNSPIN_API_KEY, UNSPIN_MAX_TEXT_CHARS, UNSPIN_QUEUE_SIZE, UNSPIN_CORS_ORIGINS. On SIGTERM
+    running requests get UNSPIN_SHUTDOWN_TIMEOUT_S seconds (10) to finish; then they are
+    cancelled, the model call is stopped and the process exits.
     """
     import uvicorn
 
@@ -57,7 +64,7 @@ def serve(host: str, port: int, model_dir: Path | None, workers: int, backend: s
         os.environ["UNSPIN_BACKEND"] = backend
     if workers > 1 and not os.environ.get("UNSPIN_THREADS"):
         # Each worker would otherwise compute with every CPU, and N workers would fight over them.
-        from rewrite.backends import available_cpus  # light: no torch until a backend loads
+        from rewrite.model_folder import available_cpus  # light: no torch
 
         os.environ["UNSPIN_THREADS"] = str(max(1, available_cpus() // workers))
     try:
@@ -70,12 +77,13 @@ def serve(host: str, port: int, model_dir: Path | None, workers: int, backend: s
             err=True,
         )
     uvicorn.run(
-        "service.main:create_app",
+        app_factory,
         factory=True,
         host=host,
         port=port,
         workers=workers,
         log_level=log_level,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
 
 

@@ -3,19 +3,24 @@
     uvicorn --factory service.main:create_app        # settings from UNSPIN_* variables
 
 The lifespan hook starts the micro-batcher and loads the Restorer once, in a thread, so
-``/healthz`` answers at once and ``/readyz`` turns 200 when the model is in memory. Tests pass
-``load_restorer`` (a fake) or override :func:`get_restorer` in ``app.dependency_overrides``.
+``/healthz`` answers at once and ``/readyz`` turns 200 when the model is in memory; on shutdown
+it stops the batcher, which cancels the running model call. Tests pass ``load_restorer`` (a
+fake) or override :func:`get_restorer` in ``app.dependency_overrides``.
+
+The OpenAPI document states the app's own limits (``schemas.state_limits``) and declares Bearer
+authentication on ``/v1`` only when ``UNSPIN_API_KEY`` is set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -26,7 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rewrite.errors import InputError
 from service import routes
 from service.batcher import Batcher, NotRunning, QueueFull, Timeout
-from service.deps import ServedRestorer, get_batcher, get_restorer, get_settings
+from service.deps import ServedRestorer, get_batcher, get_restorer, get_settings, require_api_key
+from service.schemas import state_limits
 from service.settings import Settings
 
 __all__ = ["create_app", "get_batcher", "get_restorer", "get_settings", "load_default_restorer"]
@@ -60,8 +66,9 @@ def create_app(
     app.state.batcher = None
 
     app.include_router(routes.health)
-    app.include_router(routes.api)
+    app.include_router(routes.api, dependencies=[Depends(require_api_key)] if settings.api_key else [])
     app.include_router(routes.page)
+    _state_limits_in_openapi(app, settings)
     app.mount("/static", StaticFiles(directory=str(routes.STATIC_DIR)), name="static")
     _add_error_handlers(app)
 
@@ -76,6 +83,19 @@ def create_app(
     return app
 
 
+def _state_limits_in_openapi(app: FastAPI, settings: Settings) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = state_limits(
+                build(), max_text_chars=settings.max_text_chars, max_batch_texts=settings.max_batch_texts
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _lifespan(settings: Settings, load_restorer: RestorerLoader):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +104,9 @@ def _lifespan(settings: Settings, load_restorer: RestorerLoader):
             max_batch_texts=settings.model_batch_texts,
             queue_size=settings.queue_size,
             timeout_s=settings.request_timeout_s,
+            batch_seconds=settings.batch_seconds,
+            admit_share=settings.admit_share,
+            retry_after_s=settings.retry_after_s,
         )
         await batcher.start()
         app.state.batcher = batcher
@@ -103,9 +126,22 @@ def _load_and_describe(settings: Settings, load_restorer: RestorerLoader) -> Ser
     return restorer
 
 
+# Timed once at start-up (``UNSPIN_WARMUP``), so that admission knows the model's speed before
+# the first request: a short paragraph of spun news prose, written for this purpose.
+WARMUP_TEXT = (
+    "Officials mentioned on Monday that not less than 15 individuals had been hurt in the capital. "
+    "The talks ended without progress, however both sides agreed to meet again in a single week. "
+    "Rescue teams were making ready for more rain, and the government acknowledged the delays."
+)
+
+
 async def _load(app: FastAPI, settings: Settings, load_restorer: RestorerLoader) -> None:
     try:
         restorer = await asyncio.to_thread(_load_and_describe, settings, load_restorer)
+        if settings.warmup:
+            started = time.monotonic()
+            await app.state.batcher.submit(restorer, [WARMUP_TEXT])
+            logger.info("model timed on start-up: %.2f s for %d characters", time.monotonic() - started, len(WARMUP_TEXT))
     except Exception as error:  # reported by /readyz and every /v1 call; the process stays up
         app.state.load_error = str(error) or type(error).__name__
         logger.error("could not load the model: %s", app.state.load_error)
@@ -152,8 +188,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueueFull)
     @app.exception_handler(NotRunning)
     async def busy(request: Request, error: Exception) -> JSONResponse:
-        retry = str(request.app.state.settings.retry_after_s)
-        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": retry})
+        retry = max(request.app.state.settings.retry_after_s, getattr(error, "retry_after_s", None) or 0)
+        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": str(retry)})
 
     @app.exception_handler(Timeout)
     async def too_slow(request: Request, error: Timeout) -> JSONResponse:

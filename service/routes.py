@@ -1,16 +1,23 @@
-"""HTTP routes: thin layers over the batcher and the Restorer."""
+"""HTTP routes: thin layers over the batcher and the Restorer.
+
+``api`` (``/v1``) carries no authentication of its own: ``create_app`` adds the API-key check
+(and so the Bearer scheme in the OpenAPI document) only when ``UNSPIN_API_KEY`` is set.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable
 from importlib.resources import files
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, JSONResponse
 
 from service.batcher import Options
-from service.deps import BatcherDep, RestorerDep, SettingsDep, require_api_key
+from service.deps import BatcherDep, RestorerDep, SettingsDep
 from service.schemas import (
     ErrorOut,
     HealthOut,
@@ -21,7 +28,13 @@ from service.schemas import (
 )
 from service.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 STATIC_DIR = files("service") / "static"
+
+# Status logged for a request whose client hung up before the answer (nginx's convention).
+CLIENT_CLOSED_REQUEST = 499
+T = TypeVar("T")
 
 # Content-Security-Policy for the review page: its own script and style only.
 PAGE_CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
@@ -38,7 +51,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 health = APIRouter(tags=["health"])
-api = APIRouter(prefix="/v1", tags=["restore"], dependencies=[Depends(require_api_key)])
+api = APIRouter(prefix="/v1", tags=["restore"])
 page = APIRouter(include_in_schema=False)
 
 
@@ -68,17 +81,22 @@ async def readyz(request: Request) -> Any:
 
 @api.post("/restore", response_model=RestoreResponse, responses=_ERRORS)
 async def restore(
-    body: RestoreRequest, restorer: RestorerDep, batcher: BatcherDep, settings: SettingsDep
-) -> RestoreResponse:
+    request: Request, body: RestoreRequest, restorer: RestorerDep, batcher: BatcherDep, settings: SettingsDep
+) -> Any:
     """Restore spun text to its standard wording, with every change as an edit.
 
     Send ``text`` (one string) or ``texts`` (a list); the answer has one result per text, in
-    order. Edit offsets and lengths count Unicode code points of the text you sent.
+    order. Edit offsets and lengths count Unicode code points of the text you sent. When the
+    server has more work queued than it can finish in time, the answer is 503 with Retry-After
+    at once.
     """
     texts = body.all_texts()
     check_limits(texts, settings, single=body.text is not None)
     options = Options(min_confidence=body.min_confidence, protect_quotes=body.protect_quotes)
-    results = await batcher.submit(restorer, texts, options)
+    try:
+        results = await unless_client_leaves(request, batcher.submit(restorer, texts, options))
+    except ClientLeft:
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     return RestoreResponse(
         model=model_ref(restorer.model_info),
         results=[RestorationOut.model_validate(result) for result in results],
@@ -100,6 +118,35 @@ async def review_page() -> FileResponse:
         str(STATIC_DIR / "index.html"),
         headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
     )
+
+
+class ClientLeft(Exception):
+    """The client closed the connection before its answer was ready."""
+
+
+async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work``; if the client disconnects first, cancel it (the batcher then drops the
+    job and stops a model call nobody waits for) and raise ``ClientLeft``.
+
+    The body has been read, so the next ASGI message is ``http.disconnect``: it comes when the
+    client hangs up (or, under some test clients, only after the answer)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.create_task(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+        watcher.cancel()
+    if task.cancelled() or not task.done():
+        logger.info("client left %s before its answer; its work was cancelled", request.url.path)
+        raise ClientLeft
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def check_limits(texts: list[str], settings: Settings, *, single: bool = False) -> None:

@@ -41,6 +41,28 @@ def _check_encodable(text: str) -> str:
 
 UnicodeText = Annotated[str, AfterValidator(_check_encodable)]
 
+# Defaults of the limits the schema states; an app states its own (``state_limits``).
+MAX_TEXT_CHARS = 20_000
+MAX_BATCH_TEXTS = 64
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """Leaving the field out is allowed; sending null is not (the validator says so)."""
+    schema.pop("default", None)
+    choices = schema.pop("anyOf", [])
+    schema.update(next((choice for choice in choices if choice.get("type") != "null"), {}))
+
+
+def _text_schema(schema: dict[str, Any]) -> None:
+    _not_null(schema)
+    schema["maxLength"] = MAX_TEXT_CHARS
+
+
+def _texts_schema(schema: dict[str, Any]) -> None:
+    _not_null(schema)
+    schema.update(minItems=1, maxItems=MAX_BATCH_TEXTS)
+    schema["items"] = {**schema.get("items", {}), "maxLength": MAX_TEXT_CHARS}
+
 
 class RestoreRequest(BaseModel):
     """One text (``text``) or several (``texts``) to restore, and how."""
@@ -48,6 +70,7 @@ class RestoreRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            "oneOf": [{"required": ["text"]}, {"required": ["texts"]}],
             "examples": [
                 {"text": _SAMPLE_TEXT},
                 {
@@ -59,16 +82,24 @@ class RestoreRequest(BaseModel):
         },
     )
 
-    text: UnicodeText | None = Field(None, description="One text to restore. Send this or `texts`.")
+    text: UnicodeText | None = Field(
+        None,
+        description="One text to restore, at most maxLength code points (413 beyond). Send "
+        "exactly one of `text` and `texts`.",
+        json_schema_extra=_text_schema,
+    )
     texts: list[UnicodeText] | None = Field(
-        None, description="Several texts to restore, answered in the same order."
+        None,
+        description="Several texts to restore (1 to maxItems, each at most maxLength code points; "
+        "413 beyond), answered in the same order.",
+        json_schema_extra=_texts_schema,
     )
     min_confidence: float | None = Field(
-        None, ge=0.0, le=1.0,
-        description="Drop edits whose confidence is below this (0 to 1). Default: the model's recommended "
-        "threshold (see GET /v1/model); 0 returns every edit.",
-    )
-    protect_quotes: bool = Field(False, description="Leave quoted speech untouched.")
+        None, ge=0.0, le=1.0, strict=True, allow_inf_nan=False,
+        description="Drop edits whose confidence is below this (a number from 0 to 1). Default "
+        "(null or left out): the model's recommended threshold (see GET /v1/model); 0 returns every edit.",
+    )  # fmt: skip
+    protect_quotes: bool = Field(False, strict=True, description="Leave quoted speech untouched (true or false).")
 
     @field_validator("texts")
     @classmethod
@@ -79,6 +110,10 @@ class RestoreRequest(BaseModel):
 
     @model_validator(mode="after")
     def _exactly_one_input(self) -> RestoreRequest:
+        for name in ("text", "texts"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                kind = "a string" if name == "text" else "a list of strings"
+                raise ValueError(f'"{name}" is null; send {kind} or leave the field out')
         if (self.text is None) == (self.texts is None):
             raise ValueError('send exactly one of "text" (a string) or "texts" (a list of strings)')
         return self
@@ -159,3 +194,13 @@ class HealthOut(BaseModel):
 
     status: str = Field(description='"ok", "ready", "loading" or "failed".')
     detail: str | None = None
+
+
+def state_limits(openapi: dict[str, Any], *, max_text_chars: int, max_batch_texts: int) -> dict[str, Any]:
+    """Write an app's configured limits into the ``RestoreRequest`` schema of its OpenAPI
+    document (``maxLength`` of ``text`` and of each of ``texts``, ``maxItems`` of ``texts``)."""
+    fields = openapi["components"]["schemas"]["RestoreRequest"]["properties"]
+    fields["text"]["maxLength"] = max_text_chars
+    fields["texts"]["maxItems"] = max_batch_texts
+    fields["texts"]["items"]["maxLength"] = max_text_chars
+    return openapi

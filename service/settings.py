@@ -52,6 +52,30 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(
         30.0, gt=0, description="Seconds a request may wait for its restoration (504 beyond)."
     )
+    batch_seconds: float = Field(
+        4.0,
+        gt=0,
+        description="Seconds of model work (at the measured speed) the batcher puts in one call; "
+        "the jobs of a call are answered together.",
+    )
+    admit_share: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Share of request_timeout_s the estimated wait may fill; beyond it a request "
+        "is answered 503 with Retry-After at once instead of waiting into a 504.",
+    )
+    warmup: bool = Field(
+        True,
+        description="Restore one short text at start-up (before /readyz turns 200) to time the "
+        "model, so that load shedding works from the first request.",
+    )
+    shutdown_timeout_s: float = Field(
+        10.0,
+        ge=0,
+        description="After SIGTERM, seconds running requests may still finish; then they are "
+        "cancelled and the model call is stopped.",
+    )
     batch_wait_ms: float = Field(
         5.0, ge=0, description="Milliseconds the batcher waits to gather concurrent requests."
     )

@@ -6,20 +6,23 @@
 
 Steps (each a function below):
 1. ``collect_sentences``: read documents, split paragraphs into sentences, normalise whitespace
-   only, drop too short/long sentences and exact duplicates, assign each document to a split by a
-   seeded hash of its id (so no document straddles two splits);
-2. ``spin_all``: spin every (sentence, copy) with the synthetic spinner in worker processes,
+   only, drop too short/long sentences and exact duplicates;
+2. ``assign_splits``: each document (never a single sentence) goes to a split by a seeded hash of
+   its id; when a small corpus leaves validation or test without a document, the builder moves
+   one there from the largest split, and with fewer than three documents it stops with an error;
+3. ``spin_all``: spin every (sentence, copy) with the synthetic spinner in worker processes,
    copies per sentence from the per-source weights (training split only);
-3. ``verify``: re-apply each pair's recorded edits to its original; a pair that does not
+4. ``verify``: re-apply each pair's recorded edits to its original; a pair that does not
    reproduce its spun text is dropped and counted;
-4. ``write``: a ``datasets.DatasetDict`` (Arrow) plus Parquet and ``manifest.json``, written to a
-   temporary folder and renamed into place at the end.
+5. ``write``: a ``datasets.DatasetDict`` (Arrow) at the top of the output folder, so
+   ``datasets.load_from_disk(out)`` loads it, plus ``parquet/`` and ``manifest.json`` beside it,
+   written to a temporary folder and renamed into place at the end. A split left empty is an
+   error, never a folder ``datasets`` cannot load.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import logging
@@ -30,7 +33,9 @@ import sys
 import time
 from pathlib import Path
 
-from rewrite.text import WORD_RE, normalise_whitespace, split_sentences
+from rewrite.model_folder import file_sha256
+from rewrite.align import token_opcodes
+from rewrite.text import WORD_RE, count_words, normalise_whitespace, split_sentences
 
 from .corpus import corpus_files, read_corpus, read_text_lines
 from .errors import ConfigError, CorpusError
@@ -39,6 +44,7 @@ from .spinner import SpinEdit, Spinner, SpinnerConfig, apply_edits
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
+ARROW_INDEX = "dataset_dict.json"  # what DatasetDict.save_to_disk writes beside its split folders
 
 
 @dataclasses.dataclass
@@ -71,8 +77,9 @@ class BuildConfig:
             raise ConfigError("give at least one --corpus path (or --pairs file)")
         if not 1 <= self.min_words <= self.max_words:
             raise ConfigError("need 1 <= min_words <= max_words")
-        if self.validation_fraction < 0 or self.test_fraction < 0 or self.validation_fraction + self.test_fraction >= 1:
-            raise ConfigError("validation_fraction + test_fraction must lie in [0, 1)")
+        if self.validation_fraction <= 0 or self.test_fraction <= 0 or self.validation_fraction + self.test_fraction >= 1:
+            raise ConfigError("validation_fraction and test_fraction must be above 0 (training validates, "
+                              "evaluation tests) and sum to less than 1")
         if any(w < 0 for w in self.weights.values()):
             raise ConfigError("source weights must be >= 0")
         self.spinner.seed = self.seed if self.spin_seed is None else self.spin_seed
@@ -97,21 +104,19 @@ def weight_for(source: str, weights: dict[str, float]) -> float:
 
 
 def collect_sentences(config: BuildConfig, stats: dict) -> list[tuple]:
-    """[(split, source, doc_id, sentence_index, copy, sentence)] in corpus order."""
+    """[(source, doc_id, sentence_index, sentence)] of the distinct kept sentences, in corpus order."""
     seen: set[str] = set()
     rows = []
     stats.update(documents=0, sentences_read=0, duplicates=0, length_filtered=0)
     for path in config.corpus:
         for doc in read_corpus(path, config.text_column, config.doc_column):
             stats["documents"] += 1
-            split = split_of(doc.doc_id, config.seed, config.validation_fraction, config.test_fraction)
-            weight = weight_for(doc.source, config.weights) if split == "train" else 1.0
             index = 0
             for para in doc.paragraphs:
                 for start, end in split_sentences(para):
                     sentence = normalise_whitespace(para[start:end])
                     stats["sentences_read"] += 1
-                    n_words = sum(1 for t in WORD_RE.findall(sentence) if t[0].isalnum())
+                    n_words = count_words(sentence)
                     if not config.min_words <= n_words <= config.max_words:
                         stats["length_filtered"] += 1
                         continue
@@ -119,9 +124,7 @@ def collect_sentences(config: BuildConfig, stats: dict) -> list[tuple]:
                         stats["duplicates"] += 1
                         continue
                     seen.add(sentence)
-                    copies = int(weight) + (split_rng_fraction(doc.doc_id, index, config.seed) < weight % 1)
-                    for copy in range(copies):
-                        rows.append((split, doc.source, doc.doc_id, index, copy, sentence))
+                    rows.append((doc.source, doc.doc_id, index, sentence))
                     index += 1
                     if config.max_sentences and len(seen) >= config.max_sentences:
                         return rows
@@ -129,6 +132,47 @@ def collect_sentences(config: BuildConfig, stats: dict) -> list[tuple]:
         raise CorpusError(
             f"the corpus {config.corpus} yielded no sentences of {config.min_words}-{config.max_words} words"
         )
+    return rows
+
+
+def assign_splits(doc_ids: list[str], config: BuildConfig) -> dict[str, str]:
+    """doc_id -> split by ``split_of``; then every split gets at least one document.
+
+    A small corpus can hash no document into validation or test (1% each by default): the
+    builder then moves the train document that hashes lowest there (still seeded and stable).
+    Fewer than three documents cannot fill three splits: ``CorpusError`` says what to give.
+    """
+    doc_ids = list(dict.fromkeys(doc_ids))
+    if len(doc_ids) < len(SPLITS):
+        raise CorpusError(
+            f"the corpus has {len(doc_ids)} document(s) with usable sentences; train, validation and test "
+            "need one each: give more text, or separate documents with blank lines (a .txt file without "
+            "blank lines is read one paragraph, i.e. one line, a document)"
+        )
+    splits = {d: split_of(d, config.seed, config.validation_fraction, config.test_fraction) for d in doc_ids}
+    for wanted in SPLITS:
+        members = {s: sorted((d for d in doc_ids if splits[d] == s), key=lambda d: _doc_hash(d, config.seed))
+                   for s in SPLITS}
+        if not members[wanted]:
+            donor = max(SPLITS, key=lambda s: len(members[s]))
+            splits[members[donor][0]] = wanted
+            log.info("no document hashed into %s: moved %s there", wanted, members[donor][0])
+    return splits
+
+
+def _doc_hash(doc_id: str, seed: int) -> bytes:
+    return hashlib.blake2b(f"move{seed}:{doc_id}".encode(), digest_size=8).digest()
+
+
+def with_copies(sentences: list[tuple], splits: dict[str, str], weights: dict[str, float], seed: int) -> list[tuple]:
+    """[(split, source, doc_id, sentence_index, copy, sentence)]: training sentences repeated by
+    their source's weight (a fractional weight adds a copy to that share of sentences)."""
+    rows = []
+    for source, doc_id, index, sentence in sentences:
+        split = splits[doc_id]
+        weight = weight_for(source, weights) if split == "train" else 1.0
+        copies = int(weight) + (split_rng_fraction(doc_id, index, seed) < weight % 1)
+        rows.extend((split, source, doc_id, index, copy, sentence) for copy in range(copies))
     return rows
 
 
@@ -193,14 +237,13 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def align_edits(original: str, spun: str) -> list[SpinEdit]:
-    """Word-level edits turning ``original`` into ``spun`` (difflib over WORD_RE tokens)."""
+    """Word-level edits turning ``original`` into ``spun`` (``rewrite.align.token_opcodes`` over WORD_RE tokens)."""
     a = [m.span() for m in WORD_RE.finditer(original)]
     b = [m.span() for m in WORD_RE.finditer(spun)]
     ta = [original[s:e] for s, e in a]
     tb = [spun[s:e] for s, e in b]
     edits = []
-    matcher = difflib.SequenceMatcher(a=ta, b=tb, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, i1, i2, j1, j2 in token_opcodes(ta, tb):
         if op == "equal":
             continue
         # Anchor spans on the surrounding equal tokens so whitespace is carried exactly.
@@ -218,7 +261,8 @@ def align_edits(original: str, spun: str) -> list[SpinEdit]:
     return edits
 
 
-def read_pairs(files: list[str], seed: int, validation: float, test: float) -> list[dict]:
+def read_pairs(files: list[str]) -> list[dict]:
+    """Rows of real pairs (one document a line; ``split`` is set by ``assign_splits``)."""
     rows = []
     for file in files:
         for lineno, line in enumerate(read_text_lines(Path(file)), 1):
@@ -236,7 +280,7 @@ def read_pairs(files: list[str], seed: int, validation: float, test: float) -> l
             edits = align_edits(original, spun)
             rows.append(
                 dict(spun=spun, original=original, edits=[e.as_dict() for e in edits], source="pairs",
-                     doc_id=doc_id, split=split_of(doc_id, seed, validation, test), engine="real", rate=0.0)
+                     doc_id=doc_id, split="", engine="real", rate=0.0)
             )
     return rows
 
@@ -263,10 +307,8 @@ def summarise(rows: list[dict]) -> dict:
         per_split[row["split"]] += 1
         e = engines.setdefault(row["engine"], {"pairs": 0, "words": 0, "words_spun": 0})
         e["pairs"] += 1
-        e["words"] += sum(1 for t in WORD_RE.findall(row["original"]) if t[0].isalnum())
-        e["words_spun"] += sum(
-            sum(1 for t in WORD_RE.findall(ed["original"]) if t[0].isalnum()) for ed in row["edits"]
-        )
+        e["words"] += count_words(row["original"])
+        e["words_spun"] += sum(count_words(ed["original"]) for ed in row["edits"])
     for e in engines.values():
         e["share_spun"] = round(e["words_spun"] / max(1, e["words"]), 4)
     sources: dict[str, int] = {}
@@ -280,11 +322,7 @@ def file_hashes(paths: list[str]) -> dict[str, str]:
     out = {}
     for path in paths:
         for file in corpus_files(path):
-            h = hashlib.sha256()
-            with file.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            out[str(file)] = h.hexdigest()
+            out[str(file)] = file_sha256(file)
     return out
 
 
@@ -316,10 +354,13 @@ def write(rows: list[dict], out: Path, manifest: dict) -> None:
     splits = {}
     for split in SPLITS:
         part = [{k: v for k, v in r.items() if k != "split"} for r in rows if r["split"] == split]
+        if not part:  # datasets writes an empty split it cannot load again (IndexError)
+            raise CorpusError(f"the {split} split has no pairs left (every pair of its documents was dropped); "
+                              "give more text")
         cols = {k: [r[k] for r in part] for k in features}
         splits[split] = datasets.Dataset.from_dict(cols, features=features)
     dd = datasets.DatasetDict(splits)
-    dd.save_to_disk(str(tmp / "hf"))
+    dd.save_to_disk(str(tmp))  # datasets.load_from_disk(out) loads it
     (tmp / "parquet").mkdir()
     for split, ds in dd.items():
         ds.to_parquet(str(tmp / "parquet" / f"{split}.parquet"))
@@ -336,12 +377,16 @@ def build_dataset(config: BuildConfig, progress: bool | None = None) -> dict:
     stats: dict = {}
     lexicon = load_lexicon(config.lexicon)
     spinner = Spinner(lexicon, config.spinner)
-    rows = collect_sentences(config, stats) if config.corpus else []
+    sentences = collect_sentences(config, stats) if config.corpus else []
+    real = read_pairs(config.pairs)
+    splits = assign_splits([doc_id for _, doc_id, _, _ in sentences] + [r["doc_id"] for r in real], config)
+    for row in real:
+        row["split"] = splits[row["doc_id"]]
+    rows = with_copies(sentences, splits, config.weights, config.seed)
     t_spin = time.time()
     pairs = spin_all(rows, spinner, config.workers, progress)
     spin_seconds = time.time() - t_spin
-    pairs += read_pairs(config.pairs, config.seed, config.validation_fraction, config.test_fraction)
-    pairs = verify(pairs, stats)
+    pairs = verify(pairs + real, stats)
     manifest = {
         "format": "unspin-dataset/1",
         "config": config.to_dict(),
@@ -361,20 +406,23 @@ def build_dataset(config: BuildConfig, progress: bool | None = None) -> dict:
 
 def check_dataset_dir(folder: str | Path, arrow: bool = True) -> Path:
     """``folder`` if `unspin build-dataset` wrote it: its manifest.json and, unless ``arrow`` is
-    False (a training machine may get only the manifest and the tokenised splits), its hf/."""
+    False (a training machine may get only the manifest and the tokenised splits), its Arrow
+    ``DatasetDict``. Returns the folder holding the ``DatasetDict``: ``folder`` itself, or its
+    ``hf/`` for a dataset built before the Arrow files moved to the top."""
     from .errors import DatasetError
 
     folder = Path(folder)
-    if (arrow and not (folder / "hf").is_dir()) or not (folder / "manifest.json").is_file():
-        raise DatasetError(f"{folder} is not a built dataset (no {'hf/ or ' if arrow else ''}manifest.json); "
-                           "run `unspin build-dataset`")
-    return folder
+    arrow_dir = folder / "hf" if (folder / "hf" / ARROW_INDEX).is_file() else folder
+    if (arrow and not (arrow_dir / ARROW_INDEX).is_file()) or not (folder / "manifest.json").is_file():
+        raise DatasetError(f"{folder} is not a built dataset (no {ARROW_INDEX + ' or ' if arrow else ''}"
+                           "manifest.json); run `unspin build-dataset`")
+    return arrow_dir if arrow else folder
 
 
 def load_dataset_dir(folder: str | Path):
     """Load a built dataset folder (``DatasetDict``), with a clear error when it is not one."""
     import datasets
 
-    return datasets.load_from_disk(str(check_dataset_dir(folder) / "hf"))
+    return datasets.load_from_disk(str(check_dataset_dir(folder)))
 
 

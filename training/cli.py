@@ -18,6 +18,8 @@ import click
 from .alloc import jemalloc_env
 from .errors import TrainingError
 
+USER_ERRORS = (TrainingError,)  # the `unspin` group prints these as one line and exits 2
+
 
 def _fail(exc: Exception) -> None:
     click.echo(f"error: {exc}", err=True)
@@ -46,12 +48,14 @@ def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--unspun-share", type=float, default=None, help="Share of examples left unspun (default 0.15).")
 @click.option("--no-source", "no_sources", multiple=True, help="Switch a lexicon source off (seed, moby, mythes, meteor, ppdb).")
 @click.option("--protect-quotes", is_flag=True, help="Do not spin inside quotation marks.")
+@click.option("--ppdb", "ppdb_file", type=click.Path(dir_okay=False), default=None,
+              help="PPDB synonym list (word1 word2 a line; default: ../shared/lexicons/ppdb_synonyms.txt, skipped when absent).")
 @click.option("--text-column", default="text", show_default=True, help="Text column of .jsonl/.csv/.parquet corpora.")
 @click.option("--max-sentences", type=int, default=None, help="Stop after this many distinct sentences (smoke runs).")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--seed", type=int, default=13, show_default=True)
-def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_sources, protect_quotes, text_column,
-                      max_sentences, workers, seed):
+def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_sources, protect_quotes, ppdb_file,
+                      text_column, max_sentences, workers, seed):
     """Spin a clean corpus into (spun, original) training pairs."""
     from .build import BuildConfig, build_dataset
     from .lexicon import SOURCES, LexiconConfig
@@ -71,7 +75,8 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_source
                                 **({"unspun_share": unspun_share} if unspun_share is not None else {}))
         config = BuildConfig(corpus=list(corpus), out=out, weights=_parse_weights(weights), pairs=list(pairs),
                              text_column=text_column, max_sentences=max_sentences, workers=workers, seed=seed,
-                             spinner=spinner, lexicon=LexiconConfig(sources=sources))
+                             spinner=spinner,
+                             lexicon=LexiconConfig(sources=sources, **({"ppdb_file": ppdb_file} if ppdb_file else {})))
         manifest = build_dataset(config)
     except (TrainingError, ValueError) as exc:
         _fail(exc)

@@ -2,9 +2,10 @@
 
 Supported inputs (a path may be a file or a folder, read recursively):
 
-* ``.txt``: one paragraph a line. A blank line separates documents (the Wikipedia slice); a
-  file without blank lines is one document (a State of the Union address). A file whose lines
-  all look like ``YYYY-MM-DD<TAB>text`` is a news-items file: one document per date.
+* ``.txt``: one paragraph a line. A blank line separates documents (the Wikipedia slice). A file
+  without blank lines has no document marks, so each paragraph (line) is a document; a file of
+  one line (a State of the Union address) is one document. A file whose lines all look like
+  ``YYYY-MM-DD<TAB>text`` is a news-items file: one document per date.
 * ``.jsonl`` / ``.csv`` / ``.parquet``: one document a row, text in ``text_column``, read with
   ``datasets``' local loaders.
 
@@ -85,6 +86,11 @@ def read_text_file(file: Path, source: str) -> Iterator[Document]:
             by_date.setdefault(date, []).append(text)
         for date, paras in by_date.items():
             yield Document(f"{source}/{date}", source, paras)
+        return
+    filled = [k for k, line in enumerate(lines) if line.strip()]
+    if filled and filled[-1] - filled[0] + 1 == len(filled):  # no blank line between paragraphs
+        for n, line in enumerate(nonblank):  # no document marks: a paragraph a document
+            yield Document(f"{source}/{file.stem}/{n}", source, [line])
         return
     block: list[str] = []
     n = 0

@@ -12,17 +12,18 @@ Only numpy and torch are needed to train from these files, so a training machine
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
+from rewrite.model_folder import file_sha256
+
 from .errors import DatasetError
 
 
 def tokenizer_fingerprint(tokenizer_dir: Path) -> str:
-    return hashlib.sha256((Path(tokenizer_dir) / "tokenizer.json").read_bytes()).hexdigest()[:12]
+    return file_sha256(Path(tokenizer_dir) / "tokenizer.json")[:12]
 
 
 def _encode(tokenizer, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ table applied at the known spun spans, a reference that separates finding spins 
 * ``exact_match``: share of outputs equal to the original sentence;
 * ``chrf``: chrF of outputs against the originals (the do-nothing row is chrF of the spun input).
 
-Word alignment is ``difflib`` over ``rewrite.text.WORD_RE`` tokens, output against spun input. Also measured: restoration of
+Word alignment is ``rewrite.align.token_opcodes`` over ``rewrite.text.WORD_RE`` tokens, output against spun input. Also measured: restoration of
 ``../shared/eval/tortured_phrases.tsv`` (each phrase in neutral carrier sentences; evaluation
 only, never training data), and the restored sample article.
 """
@@ -20,7 +20,6 @@ only, never training data), and the restored sample article.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import logging
 import random
@@ -28,14 +27,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from rewrite.align import token_opcodes
 from rewrite.text import WORD_RE
+from seeds import SAMPLE_ARTICLE
 
 from .errors import DatasetError
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[1]
-TORTURED = REPO.parent / "shared" / "eval" / "tortured_phrases.tsv"
-SAMPLE = REPO / "seeds" / "sample_spun_article.txt"
+# Evaluation only, never shipped: measured when the workspace's ../shared/eval is there.
+TORTURED = Path(__file__).resolve().parents[2] / "shared" / "eval" / "tortured_phrases.tsv"
+SAMPLE = SAMPLE_ARTICLE
 CONFIDENCE_SWEEP = (0.3, 0.5, 0.7, 0.9)
 CARRIERS = (
     "In this paper we study {} and its applications.",
@@ -118,7 +119,7 @@ def score_pair(spun: str, output: str, edits: list[dict]) -> dict:
         if inside:
             slots.append((inside[0], inside[-1] + 1, _words(original)))
             sources.append(ed.get("source", "?"))
-    opcodes = difflib.SequenceMatcher(a=s_toks, b=out, autojunk=False).get_opcodes()
+    opcodes = token_opcodes(s_toks, out)
     wrongful = 0
     slot_ok = [False] * len(slots)
     for a, b in _regions(opcodes, [(x, y) for x, y, _ in slots]):
@@ -133,7 +134,7 @@ def score_pair(spun: str, output: str, edits: list[dict]) -> dict:
         got = out[_to_output(opcodes, a, False) : _to_output(opcodes, b, True)]
         ok = dict.fromkeys(inner, True)
         tokens = [t for t, _ in expected]
-        for op, e1, e2, g1, g2 in difflib.SequenceMatcher(a=tokens, b=got, autojunk=False).get_opcodes():
+        for op, e1, e2, g1, g2 in token_opcodes(tokens, got):
             if op == "equal":
                 continue
             owners = {expected[e][1] for e in range(e1, e2)}

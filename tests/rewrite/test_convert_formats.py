@@ -153,10 +153,10 @@ def test_html_in_declared_latin1_stays_latin1_and_escapes_what_latin1_cannot_hol
     assert result.output == '<meta charset="iso-8859-1"><p>Caf\u00e9 people said.</p>\r\n'.encode("latin-1")
     document = parse(data, ".html", FormatOptions())
     segment = document.segments[0]
-    from rewrite.formats import Change
+    from rewrite import Edit
 
     at = segment.text.index("individuals")
-    out = document.render([[Change(at, 11, "individuals", "pe\u2014ople", 1.0)]])
+    out = document.render([[Edit(at, 11, "individuals", "pe\u2014ople", 1.0)]])
     assert out == '<meta charset="iso-8859-1"><p>Caf\u00e9 pe&#8212;ople mentioned.</p>\r\n'.encode("latin-1")
 
 
@@ -207,9 +207,9 @@ def test_csv_restores_the_column_and_keeps_the_dialect():
 
 def test_csv_quotes_a_cell_that_starts_needing_quotes():
     document = parse(b"text,n\nplain,1\n", ".csv", FormatOptions())
-    from rewrite.formats import Change
+    from rewrite import Edit
 
-    assert document.render([[Change(0, 5, "plain", 'a, "b"', 1.0)]]) == b'text,n\n"a, ""b""",1\n'
+    assert document.render([[Edit(0, 5, "plain", 'a, "b"', 1.0)]]) == b'text,n\n"a, ""b""",1\n'
 
 
 def test_csv_malformed_rows_are_recorded_and_kept_as_they_are():
@@ -292,3 +292,24 @@ def test_unpaired_surrogates_from_json_escapes_do_not_stop_the_file():
     data = b'{"text": "\\ud800 mentioned"}\n'
     result = convert_one("s.jsonl", data)
     assert result.status == "ok" and result.output == b'{"text": "\\ud800 said"}\n'
+
+
+def test_the_converter_counts_words_as_the_restorer_does():
+    from rewrite.text import count_words
+
+    text = "Individuals mentioned 3.5 million don't-care items, e.g. U.S. ones.\n"
+    result = convert_jobs([Job("a.txt", text.encode(), "x")], FakeRestorer(), ConvertOptions())[0]
+    assert result.words == count_words(text) == 12  # "3.5" is one word, "e.g." two
+
+
+def test_each_paragraph_reaches_the_restorer_whole_and_edits_splice_with_apply_edits():
+    from rewrite import Edit
+
+    restorer = FakeRestorer()
+    data = b"They mentioned it. Then individuals came. Not not less than ten left.\n\nA second paragraph mentioned.\n"
+    result = convert_jobs([Job("p.txt", data, "s")], restorer, ConvertOptions())[0]
+    assert restorer.calls == [2]  # two paragraphs, one call; the restorer cuts sentences itself
+    assert result.output == b"They said it. Then people came. Not at least ten left.\n\nA second paragraph said.\n"
+    document = parse(b"plain text\n", ".txt", FormatOptions())
+    with pytest.raises(InputError, match="does not match the text"):
+        document.render([[Edit(0, 5, "other", "x", 1.0)]])  # one splicer, and it checks what it replaces

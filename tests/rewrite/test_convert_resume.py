@@ -19,8 +19,9 @@ from rewrite.convert import MANIFEST_NAME
 
 from .test_convert_run import tree
 
+pytestmark = pytest.mark.slow  # kill -9 of subprocesses, each rerun to the end
+
 REPO = Path(__file__).resolve().parents[2]
-FACTORY = "tests.rewrite.convert_fakes:make_fake"
 N_FILES = 14
 
 
@@ -36,8 +37,8 @@ def make_inputs(root: Path) -> None:
 
 def start(src: Path, out: Path, delay: float, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "UNSPIN_FAKE_DELAY": str(delay), "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "rewrite.convert_cli", str(src), "--out", str(out), "--report", str(out.parent / f"{out.name}.jsonl"),
-           "--restorer-factory", FACTORY, "--batch-files", "1", "--no-progress", *extra]
+    cmd = [sys.executable, "-m", "tests.rewrite.convert_fakes", str(src), "--out", str(out), "--report",
+           str(out.parent / f"{out.name}.jsonl"), "--batch-files", "1", "--no-progress", *extra]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -325,6 +325,7 @@ def test_ct2_failed_conversion_leaves_nothing(ct2_lib, copy_model_dir, tmp_path,
 # --- the benchmark -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # runs the benchmark
 def test_decode_bench_measures_a_method(tiny_model_dir):
     import importlib.util
 
@@ -339,6 +340,7 @@ def test_decode_bench_measures_a_method(tiny_model_dir):
     assert "| guided |" in bench.table([result], [1, 4])
 
 
+@pytest.mark.slow  # runs the benchmark
 def test_decode_bench_measures_the_restorer_with_a_named_backend(tiny_model_dir):
     import importlib.util
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from rewrite import Restorer, apply_edits
-from rewrite.cli import cli
+from unspin.cli import cli
 
 pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).resolve().parents[2] / "seeds" / "sample_spun_article.txt"
@@ -59,3 +59,13 @@ def test_cli_restores_sample():
     result = CliRunner().invoke(cli, ["rewrite", str(SAMPLE)])
     assert result.exit_code == 0, result.output
     assert "at least 15 people" in result.output
+
+
+def test_no_undecodable_bytes_in_an_edit(restorer):
+    # The shipped model once wrote 'ｗｉｄｔｈ' -> 13 x U+FFFD at confidence 0.76 (byte pieces that
+    # are not UTF-8); the guard refuses any replacement that is not text.
+    text = "Café owners mentioned that not less than 15 individuals were useless. ﬁnally Ｆｕｌｌ ｗｉｄｔｈ\n"
+    result = restorer.restore(text, min_confidence=0.0)
+    assert result.edits, "the clear spins are still restored"
+    assert not [e for e in result.edits if "\ufffd" in e.replacement]
+    assert apply_edits(text, result.edits) == result.text

@@ -275,3 +275,18 @@ def test_whitespace_the_model_writes_inside_a_replacement_is_a_single_space():
     backend = FunctionBackend(lambda s: s.replace("not less than", "at\nleast"))
     result = Restorer(backend, OPEN).restore("not less than 15")
     assert result.text == "at least 15"
+
+
+
+def test_sentences_of_a_long_single_line_are_found_in_linear_time():
+    # split_sentences sliced the rest of the line at every sentence: quadratic (this took 40 s;
+    # a 5 MB single-line file spent 234 s here before the model was even involved).
+    import time
+
+    from rewrite.text import split_sentences
+
+    text = "Officials met on Monday. " * 80_000  # 2 MB, one line
+    started = time.monotonic()
+    spans = split_sentences(text)
+    assert time.monotonic() - started < 8
+    assert len(spans) == 80_000 and spans[1] == (25, 49)

@@ -121,6 +121,53 @@ class FakeRestorer:
         return [fake_restore(text, min_confidence, protect_quotes) for text in texts]
 
 
+class CancellableRestorer(FakeRestorer):
+    """A fake whose ``restore_many`` works like the real one under a ``cancel`` event: it
+    "computes" ``seconds_per_char`` per character in steps of ``step_s``, checking ``cancel``
+    before each step (as ``rewrite.Restorer`` does before each model batch).
+
+    ``cancelled`` counts the calls that stopped early; ``running`` is set while a call works.
+    """
+
+    def __init__(self, seconds_per_char: float = 0.001, step_s: float = 0.01, **kwargs):
+        super().__init__(**kwargs)
+        self.seconds_per_char = seconds_per_char
+        self.step_s = step_s
+        self.cancelled = 0
+        self.running = threading.Event()
+
+    def restore_many(self, texts, min_confidence=None, protect_quotes=False, cancel=None):
+        from rewrite.errors import Cancelled
+
+        self.calls.append((list(texts), min_confidence, protect_quotes))
+        self.started.set()
+        self.running.set()
+        try:
+            deadline = time.monotonic() + self.seconds_per_char * sum(len(t) for t in texts)
+            while time.monotonic() < deadline:
+                if cancel is not None and cancel.is_set():
+                    self.cancelled += 1
+                    raise Cancelled("stopped on request")
+                time.sleep(self.step_s)
+            return [fake_restore(text, min_confidence or 0.0, protect_quotes) for text in texts]
+        finally:
+            self.running.clear()
+
+
+def stuck_app():
+    """App factory for the shutdown test (``unspin serve --app``): a model whose every call
+    takes 120 s and cannot be interrupted; it writes UNSPIN_TEST_STARTED when a call starts."""
+    import os
+
+    class Stuck(FakeRestorer):
+        def restore_many(self, texts, min_confidence=None, protect_quotes=False):
+            Path(os.environ["UNSPIN_TEST_STARTED"]).write_text("busy")
+            time.sleep(120)
+            return super().restore_many(texts, min_confidence, protect_quotes)
+
+    return create_app(Settings(warmup=False), load_restorer=lambda _settings: Stuck())
+
+
 def isolated_settings(**values) -> Settings:
     """Settings from ``values`` and defaults only, whatever UNSPIN_* variables the shell has."""
     import os
@@ -148,6 +195,7 @@ def running_app(
 ) -> Iterator[TestClient]:
     """A TestClient over create_app (lifespan run), with ``restorer`` as the loaded model."""
     fake = restorer if restorer is not None else FakeRestorer()
+    settings.setdefault("warmup", False)  # tests count model calls; test_service_overload times it
     app = create_app(isolated_settings(**settings), load_restorer=loader or (lambda _settings: fake))
     with TestClient(app, raise_server_exceptions=False) as client:
         if wait_ready:

@@ -13,7 +13,7 @@ from service.settings import Settings
 from tests.service.service_fakes import (
     FakeRestorer,
     apply_edits,
-    fake_restore,
+    isolated_settings,
     running_app,
     wait_until,
 )
@@ -200,6 +200,32 @@ def test_openapi_documents_the_restore_shape_with_examples(client):
     assert "/healthz" in schema["paths"] and "/readyz" in schema["paths"]
 
 
+def test_openapi_states_exactly_one_input_strict_types_and_the_configured_limits():
+    with running_app(max_text_chars=500, max_batch_texts=8, queue_size=8) as client:
+        schema = client.get("/openapi.json").json()
+    request = schema["components"]["schemas"]["RestoreRequest"]
+    assert request["oneOf"] == [{"required": ["text"]}, {"required": ["texts"]}]
+    assert request["additionalProperties"] is False
+    fields = request["properties"]
+    assert fields["text"] == {**fields["text"], "type": "string", "maxLength": 500}
+    assert (fields["texts"]["type"], fields["texts"]["minItems"], fields["texts"]["maxItems"]) == ("array", 1, 8)
+    assert fields["texts"]["items"] == {"type": "string", "maxLength": 500}
+    assert fields["protect_quotes"]["type"] == "boolean"
+    assert {"type": "number", "minimum": 0.0, "maximum": 1.0} in fields["min_confidence"]["anyOf"]
+    defaults = create_app(isolated_settings(), load_restorer=lambda _settings: FakeRestorer()).openapi()
+    assert defaults["components"]["schemas"]["RestoreRequest"]["properties"]["text"]["maxLength"] == 20_000
+
+
+def test_openapi_declares_bearer_auth_only_when_an_api_key_is_set():
+    open_schema = create_app(isolated_settings(), load_restorer=lambda _settings: FakeRestorer()).openapi()
+    assert "securitySchemes" not in open_schema.get("components", {})
+    assert all("security" not in op for path in open_schema["paths"].values() for op in path.values())
+    keyed = create_app(isolated_settings(api_key="s3cret"), load_restorer=lambda _settings: FakeRestorer()).openapi()
+    assert keyed["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert keyed["paths"]["/v1/restore"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert "security" not in keyed["paths"]["/healthz"]["get"]
+
+
 def test_unknown_path_and_wrong_method_are_json_errors(client):
     missing = client.get("/v2/restore")
     assert missing.status_code == 404
@@ -207,13 +233,6 @@ def test_unknown_path_and_wrong_method_are_json_errors(client):
     wrong = client.get("/v1/restore")
     assert wrong.status_code == 405
     assert "detail" in wrong.json()
-
-
-def test_fake_restore_is_its_own_inverse_check():
-    # The fake's edits must rebuild its output, or the tests above would prove nothing.
-    text = "individuals mentioned however assaults"
-    restoration = fake_restore(text)
-    assert apply_edits(text, restoration.edits) == restoration.text == "people said but attacks"
 
 
 @pytest.mark.slow  # imports torch and runs the tiny model: seconds, not milliseconds

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rewrite.errors import InputError
-from service.batcher import Batcher, NotRunning, Options, QueueFull, Timeout
+from service.batcher import Batcher, NotRunning, QueueFull, Timeout
 from tests.service.service_fakes import FakeRestorer, running_app, wait_until
 
 # --- through the app -------------------------------------------------------------------------
@@ -215,8 +215,3 @@ def test_stopped_batcher_refuses_and_fails_waiting_jobs():
                 await job
 
     asyncio.run(main())
-
-
-def test_options_are_hashable_batch_keys():
-    assert Options(0.5, True) == Options(min_confidence=0.5, protect_quotes=True)
-    assert len({Options(), Options(None, False), Options(0.1)}) == 2

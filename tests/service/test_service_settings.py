@@ -33,6 +33,10 @@ def test_every_setting_reads_its_unspin_variable(monkeypatch, tmp_path):
         "UNSPIN_REQUEST_TIMEOUT_S": "2.5",
         "UNSPIN_BATCH_WAIT_MS": "3",
         "UNSPIN_RETRY_AFTER_S": "4",
+        "UNSPIN_BATCH_SECONDS": "2",
+        "UNSPIN_ADMIT_SHARE": "0.5",
+        "UNSPIN_SHUTDOWN_TIMEOUT_S": "3",
+        "UNSPIN_WARMUP": "false",
         "UNSPIN_API_KEY": "s3cret",
         "UNSPIN_CORS_ORIGINS": "https://a.example, https://b.example",
     }
@@ -45,6 +49,8 @@ def test_every_setting_reads_its_unspin_variable(monkeypatch, tmp_path):
     assert (settings.max_batch_texts, settings.model_batch_texts) == (8, 16)
     assert (settings.queue_size, settings.request_timeout_s) == (32, 2.5)
     assert (settings.batch_wait_ms, settings.retry_after_s) == (3, 4)
+    assert (settings.batch_seconds, settings.admit_share, settings.shutdown_timeout_s) == (2, 0.5, 3)
+    assert settings.warmup is False
     assert settings.api_key.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(settings)
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
@@ -107,6 +113,7 @@ def test_serve_runs_the_app_factory(uvicorn_calls, monkeypatch):
         "port": 8123,
         "workers": 2,
         "log_level": "info",
+        "timeout_graceful_shutdown": 10.0,  # UNSPIN_SHUTDOWN_TIMEOUT_S: SIGTERM ends a busy server
     }
 
 

@@ -128,3 +128,70 @@ def test_cli_build_dataset(corpus_dir, tmp_path):
     assert "pairs per split" in result.output
     bad = CliRunner().invoke(build_dataset_cmd, ["--corpus", str(corpus_dir), "--out", str(tmp_path / "x"), "--weight", "news"])
     assert bad.exit_code != 0 and "SOURCE=NUMBER" in bad.output
+
+
+def test_a_file_without_document_marks_gives_a_loadable_dataset(tmp_path, seed_table):
+    import datasets
+
+    from training.spinner import EngineConfig
+
+    corpus = tmp_path / "news.txt"  # one paragraph a line, no blank lines: each line a document
+    corpus.write_text("".join(f"The people said at least {k} towns were hit in the war overnight.\n" for k in range(300)))
+    assert len(list(read_corpus(corpus))) == 300
+    out = tmp_path / "ds"
+    manifest = build_dataset(BuildConfig(corpus=[str(corpus)], out=str(out), workers=1,  # default 1% / 1% splits
+                                         lexicon=LexiconConfig(sources=("seed",), seed_table=str(seed_table)),
+                                         spinner=SpinnerConfig(engines=[EngineConfig("seed", {"seed": 1.0}, 0.2, 0.5)])),
+                             progress=False)
+    ds = datasets.load_from_disk(str(out))  # the folder itself is the DatasetDict
+    assert {split: len(ds[split]) for split in ds} == manifest["pairs"]
+    assert all(manifest["pairs"][split] > 0 for split in ("train", "validation", "test"))
+    assert (out / "manifest.json").is_file() and (out / "parquet" / "test.parquet").is_file()
+
+
+def test_small_corpora_fill_every_split_or_say_why(tmp_path, seed_table):
+    three = tmp_path / "three.txt"
+    three.write_text("The people said the war was over.\n\nAt least two towns were hit overnight.\n\n"
+                     "The person said the talks came ahead of the deadline.\n")
+    out = tmp_path / "ds"
+    manifest = build_dataset(config(three, out, seed_table), progress=False)
+    assert manifest["pairs"] == {"train": 1, "validation": 1, "test": 1}
+    assert set(load_dataset_dir(out)["test"]["doc_id"]) != set(load_dataset_dir(out)["validation"]["doc_id"])
+    one = tmp_path / "one.txt"  # one line: a single document, whatever its length
+    one.write_text("The people said the war was over. At least two towns were hit overnight. The talks came ahead of time.")
+    with pytest.raises(CorpusError, match="1 document.*one each"):
+        build_dataset(config(one, tmp_path / "one-ds", seed_table), progress=False)
+    assert not (tmp_path / "one-ds").exists()
+
+
+def test_splits_are_filled_deterministically():
+    from training.build import assign_splits
+
+    cfg = BuildConfig(corpus=["x"], validation_fraction=0.01, test_fraction=0.01)
+    docs = [f"doc-{k}" for k in range(5)]
+    splits = assign_splits(docs, cfg)
+    assert sorted(splits.values()).count("train") == 3 and set(splits.values()) == {"train", "validation", "test"}
+    assert assign_splits(list(reversed(docs)), cfg) == splits
+    many = [f"d{k}" for k in range(2000)]
+    assert assign_splits(many, cfg) == {d: split_of(d, 13, 0.01, 0.01) for d in many}  # moved nothing
+
+
+def test_no_empty_split_is_written_and_zero_fractions_are_refused(tmp_path):
+    from training.build import write
+
+    row = dict(spun="a b", original="a b", edits=[], source="s", doc_id="d", engine="e", rate=0.0)
+    with pytest.raises(CorpusError, match="test split has no pairs"):
+        write([{**row, "split": "train"}, {**row, "split": "validation"}], tmp_path / "out", {})
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ConfigError, match="above 0"):
+        BuildConfig(corpus=["x"], test_fraction=0.0)
+
+
+def test_a_dataset_in_the_old_hf_layout_still_loads(corpus_dir, tmp_path, seed_table):
+    out = tmp_path / "ds"
+    build_dataset(config(corpus_dir, out, seed_table), progress=False)
+    (out / "hf").mkdir()
+    for item in list(out.iterdir()):
+        if item.name not in ("hf", "parquet", "manifest.json"):
+            item.rename(out / "hf" / item.name)
+    assert set(load_dataset_dir(out)) == {"train", "validation", "test"}

@@ -119,12 +119,50 @@ def test_shipped_seed_table_is_large_and_valid():
 
 @pytest.mark.slow
 def test_all_sources_load_and_spin():
+    from training.lexicon import DEFAULT_PPDB
+
     lexicon = load_lexicon(LexiconConfig())
     sizes = lexicon.sizes()
-    for source in ("seed", "moby", "meteor", "ppdb"):
+    # PPDB is not shipped: it is read from ../shared when the workspace has it, else skipped.
+    for source in ("seed", "moby", "meteor") + (("ppdb",) if DEFAULT_PPDB.is_file() else ()):
         assert sizes[source]["phrases"] > 1000, source
     spinner = Spinner(lexicon)
     text = "The government said at least 15 people were killed in attacks on the capital overnight."
     spun, edits = spinner.spin(text, random.Random(3), 0.3, spinner.config.engines[0])
     assert spun != text and apply_edits(text, edits) == spun
     assert "15" in spun
+
+
+def test_ppdb_absent_by_default_is_skipped_but_a_named_file_must_exist(seed_table, tmp_path, monkeypatch, caplog):
+    import training.lexicon
+    from training.errors import LexiconError
+
+    monkeypatch.setattr(training.lexicon, "DEFAULT_PPDB", tmp_path / "absent" / "ppdb_synonyms.txt")
+    config = LexiconConfig(sources=("seed", "ppdb"), seed_table=str(seed_table),
+                           ppdb_file=str(training.lexicon.DEFAULT_PPDB))
+    with caplog.at_level("WARNING", logger="training.lexicon"):
+        lexicon = load_lexicon(config, use_cache=False)
+    assert set(lexicon.entries) == {"seed"}
+    assert "PPDB synonyms not found" in caplog.text and "skipped" in caplog.text
+    named = LexiconConfig(sources=("seed", "ppdb"), seed_table=str(seed_table), ppdb_file=str(tmp_path / "mine.txt"))
+    with pytest.raises(LexiconError, match="--ppdb FILE"):
+        load_lexicon(named, use_cache=False)
+    (tmp_path / "mine.txt").write_text("killed slain\nsaid stated\n")
+    assert set(load_lexicon(named, use_cache=False).entries["ppdb"]) == {"killed", "slain", "said", "stated"}
+
+
+def test_the_phrase_table_is_package_data():
+    import seeds
+    from training.lexicon import SEED_TABLE
+
+    assert SEED_TABLE == seeds.SPIN_PHRASES and SEED_TABLE.is_file()
+    assert seeds.SAMPLE_ARTICLE.is_file()
+
+
+def test_protect_quotes_covers_what_the_restorer_protects(small_lexicon, seed_only_engine):
+    # One quote detector (rewrite.text.quote_spans): guillemets and a quote left open to the end
+    # of the line are quoted speech for the spinner too, not only for the restorer.
+    guarded = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine], protect_quotes=True))
+    for text in ("He said «the war is over» today.", 'He said "the war is over today.'):
+        spun, _ = spin_all(guarded, text, seed_only_engine)
+        assert "the war is over" in spun, text

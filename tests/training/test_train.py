@@ -38,6 +38,7 @@ def tiny(dataset, out, **kw):
     return TrainConfig(**values)
 
 
+@pytest.mark.slow  # tiny training runs
 def test_train_exports_self_describing_model(dataset, tmp_path):
     path = train(tiny(dataset, tmp_path / "run"))
     names = {p.name for p in path.iterdir()}
@@ -52,6 +53,7 @@ def test_train_exports_self_describing_model(dataset, tmp_path):
     assert any("val_loss" in entry for entry in log)
 
 
+@pytest.mark.slow  # tiny training runs
 def test_resume_continues_from_checkpoint(dataset, tmp_path):
     train(tiny(dataset, tmp_path / "run", max_steps=6))
     train(tiny(dataset, tmp_path / "run", max_steps=12))
@@ -60,6 +62,7 @@ def test_resume_continues_from_checkpoint(dataset, tmp_path):
     assert steps == [3, 6, 9, 12]  # the second run started at step 7, not 1
 
 
+@pytest.mark.slow  # tiny training runs
 def test_resume_matches_uninterrupted_run(dataset, tmp_path):
     from safetensors.torch import load_file
 
@@ -72,12 +75,14 @@ def test_resume_matches_uninterrupted_run(dataset, tmp_path):
         assert (a[key] - b[key]).abs().max() < 1e-5, key
 
 
+@pytest.mark.slow  # tiny training runs
 def test_fine_tune_from_init(dataset, tmp_path):
     first = train(tiny(dataset, tmp_path / "base", max_steps=4))
     second = train(tiny(dataset, tmp_path / "tuned", max_steps=4, init=str(first)))
     assert (second / "tokenizer.json").read_bytes() == (first / "tokenizer.json").read_bytes()
 
 
+@pytest.mark.slow  # tiny training runs
 def test_linear_schedule_cools_down_to_zero(dataset, tmp_path):
     import torch
 
@@ -109,6 +114,7 @@ def test_jemalloc_env(tmp_path, monkeypatch):
     assert alloc.jemalloc_env({}) is None
 
 
+@pytest.mark.slow  # tiny training runs
 def test_errors(dataset, tmp_path):
     with pytest.raises(ConfigError, match="--dataset"):
         TrainConfig(dataset="")

@@ -1,0 +1,282 @@
+"""Under load: work nobody waits for is stopped, work that cannot finish in time is refused at
+once (503 + Retry-After), a client that hangs up frees the model, and SIGTERM ends a busy server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rewrite import Restorer
+from rewrite.errors import Cancelled
+from service.batcher import Batcher, Overloaded, Throughput, Timeout, accepts_cancel
+from service.main import create_app
+from tests.rewrite.fakes import FunctionBackend
+from tests.service.service_fakes import (
+    REPO,
+    CancellableRestorer,
+    FakeRestorer,
+    isolated_settings,
+    live_server,
+    running_app,
+    wait_until,
+)
+
+
+def _run(scenario, **options):
+    async def main():
+        batcher = Batcher(**options)
+        await batcher.start()
+        try:
+            return await scenario(batcher)
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(main())
+
+
+async def _until(predicate, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+# --- cancellation ----------------------------------------------------------------------------
+
+
+def test_after_a_timeout_the_model_call_stops_and_the_model_is_free_again():
+    fake = CancellableRestorer(seconds_per_char=0.01)  # "heavy": 1,000 characters = 10 s
+
+    async def scenario(batcher):
+        with pytest.raises(Timeout):
+            await batcher.submit(fake, ["x" * 1000])
+        timed_out = time.monotonic()
+        await _until(lambda: not batcher.busy, timeout_s=2)
+        freed = time.monotonic() - timed_out
+        result = await batcher.submit(fake, ["they mentioned"])  # 14 characters: 0.14 s
+        return freed, time.monotonic() - timed_out, result
+
+    freed, answered, [result] = _run(scenario, timeout_s=0.3, wait_ms=0)
+    assert freed < 0.5 and answered < 1.5
+    assert result.text == "they said"
+    assert fake.cancelled == 1
+
+
+def test_a_client_that_goes_away_stops_its_model_call():
+    fake = CancellableRestorer(seconds_per_char=0.01)
+
+    async def scenario(batcher):
+        job = asyncio.create_task(batcher.submit(fake, ["x" * 1000]))
+        await _until(fake.running.is_set)
+        job.cancel()  # what the route does when the client disconnects
+        await _until(lambda: not batcher.busy, timeout_s=1)
+        return batcher.cancelled_calls
+
+    assert _run(scenario, timeout_s=30, wait_ms=0) == 1
+    assert fake.cancelled == 1
+
+
+def test_a_call_goes_on_while_one_of_its_jobs_is_still_waited_for():
+    fake = CancellableRestorer(seconds_per_char=0.002)
+
+    async def scenario(batcher):
+        gone = asyncio.create_task(batcher.submit(fake, ["a" * 100]))
+        kept = asyncio.create_task(batcher.submit(fake, ["they mentioned " * 10]))
+        await _until(fake.running.is_set)
+        gone.cancel()
+        return await kept
+
+    [result] = _run(scenario, timeout_s=30, wait_ms=20)
+    assert result.text.startswith("they said")
+    assert fake.cancelled == 0 and len(fake.calls) == 1
+
+
+def test_a_restorer_without_cancel_still_works_and_is_not_passed_one():
+    fake = FakeRestorer()
+    assert not accepts_cancel(fake) and accepts_cancel(CancellableRestorer())
+    assert accepts_cancel(Restorer(FunctionBackend(str)))
+
+    async def scenario(batcher):
+        return await batcher.submit(fake, ["mentioned"])
+
+    assert _run(scenario)[0].text == "said"
+
+
+def test_the_restorer_stops_before_its_next_model_batch_when_cancelled():
+    cancel = threading.Event()
+    seen = []
+
+    def rewrite(sentence):
+        seen.append(sentence)
+        cancel.set()  # a request goes away while the first batch runs
+        return sentence
+
+    restorer = Restorer(FunctionBackend(rewrite))
+    texts = [f"Sentence number {k} is here." for k in range(100)]
+    with pytest.raises(Cancelled, match="after 32 of 100 sentences"):
+        restorer.restore_many(texts, cancel=cancel)
+    assert len(seen) == 32  # one batch (batch_size 32), not 100 sentences
+    assert len(restorer.restore_many(texts[:3], cancel=threading.Event())) == 3
+
+
+# --- admission: shed early instead of timing out ---------------------------------------------
+
+
+def test_throughput_is_characters_over_seconds_of_recent_calls():
+    throughput = Throughput(window=2)
+    assert throughput.chars_per_s is None
+    throughput.add(100, 1.0)
+    throughput.add(300, 1.0)
+    assert throughput.chars_per_s == 200
+    throughput.add(1000, 1.0)  # the oldest call drops out
+    assert throughput.chars_per_s == 650
+    throughput.add(0, 0.0)  # ignored
+    assert throughput.chars_per_s == 650
+
+
+def test_work_that_cannot_finish_in_time_is_refused_at_once_with_retry_after():
+    fake = CancellableRestorer(seconds_per_char=0.001)  # 1,000 characters a second
+
+    async def scenario(batcher):
+        await batcher.submit(fake, ["a" * 200])  # times the model: ~1,000 chars/s
+        running = asyncio.create_task(batcher.submit(fake, ["b" * 2000]))  # ~2 s of work
+        await _until(fake.running.is_set)
+        started = time.monotonic()
+        with pytest.raises(Overloaded) as refused:
+            await batcher.submit(fake, ["c" * 1500])  # 2 s + 1.5 s > 0.8 x 3 s
+        waited = time.monotonic() - started
+        fits = await batcher.submit(fake, ["they mentioned"])  # 2 s + 0.01 s fits
+        await running
+        with pytest.raises(Overloaded) as too_big:
+            await batcher.submit(fake, ["d" * 5000])  # alone 5 s > 2.4 s
+        return refused.value, waited, fits, too_big.value
+
+    refused, waited, fits, too_big = _run(scenario, timeout_s=3.0, wait_ms=0, retry_after_s=1)
+    assert waited < 0.05
+    assert "busy" in str(refused) and 1 <= refused.retry_after_s <= 3
+    assert fits[0].text == "they said"
+    assert "send fewer or shorter texts" in str(too_big)
+
+
+def test_before_any_call_is_timed_everything_within_the_queue_is_admitted():
+    fake = CancellableRestorer(seconds_per_char=0.0)
+
+    async def scenario(batcher):
+        assert batcher.estimated_wait_s(10**6) is None
+        return await batcher.submit(fake, ["x" * 10**5])
+
+    assert len(_run(scenario, timeout_s=5)) == 1
+
+
+def test_one_call_holds_about_batch_seconds_of_work():
+    fake = CancellableRestorer(seconds_per_char=0.0005)
+
+    async def scenario(batcher):
+        await batcher.submit(fake, ["a" * 400])  # times the model
+        jobs = [batcher.submit(fake, [f"{k} " + "b" * 400]) for k in range(6)]
+        return await asyncio.gather(*jobs)
+
+    _run(scenario, timeout_s=30, wait_ms=50, batch_seconds=0.5)  # ~1,000 chars per call
+    assert [len(texts) for texts, _, _ in fake.calls[1:]] == [2, 2, 2]
+
+
+def test_the_model_is_timed_at_start_up_before_it_is_ready():
+    fake = CancellableRestorer(seconds_per_char=0.001)
+    with running_app(fake, warmup=True) as client:
+        batcher = client.app.state.batcher
+        assert len(fake.calls) == 1 and batcher.throughput.chars_per_s is not None
+        assert 300 < batcher.throughput.chars_per_s < 1100  # ~1,000 characters a second
+        huge = client.post("/v1/restore", json={"texts": ["x" * 20_000] * 3})  # ~60 s of work
+    assert huge.status_code == 503 and "send fewer or shorter texts" in huge.json()["detail"]
+    assert len(fake.calls) == 1
+
+
+def test_overload_through_the_app_is_503_with_retry_after():
+    fake = CancellableRestorer(seconds_per_char=0.001)
+    with running_app(fake, request_timeout_s=2.0, batch_wait_ms=0, retry_after_s=1) as client:
+        assert client.post("/v1/restore", json={"text": "a" * 300}).status_code == 200
+        response = client.post("/v1/restore", json={"texts": ["b" * 1000] * 3})
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "send fewer or shorter texts" in response.json()["detail"]
+
+
+# --- a client that hangs up, through a real server --------------------------------------------
+
+
+def test_a_client_that_hangs_up_frees_the_model_within_a_second():
+    fake = CancellableRestorer(seconds_per_char=0.01)
+    app = create_app(isolated_settings(batch_wait_ms=0, warmup=False), load_restorer=lambda _settings: fake)
+    with live_server(app) as url:
+        wait_until(lambda: httpx.get(url + "/readyz").status_code == 200, timeout_s=10)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url + "/v1/restore", json={"text": "x" * 3000}, timeout=0.5)  # 30 s of work
+        hung_up = time.monotonic()
+        wait_until(lambda: fake.cancelled == 1, timeout_s=2)
+        response = httpx.post(url + "/v1/restore", json={"text": "they mentioned"}, timeout=10)
+        answered = time.monotonic() - hung_up
+        cancelled_calls = app.state.batcher.cancelled_calls
+    assert response.status_code == 200 and response.json()["results"][0]["text"] == "they said"
+    assert answered < 2.0
+    assert cancelled_calls == 1
+
+
+# --- SIGTERM ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_busy_server_within_the_shutdown_timeout(tmp_path):
+    started = tmp_path / "started"
+    env = dict(os.environ, UNSPIN_SHUTDOWN_TIMEOUT_S="1", UNSPIN_TEST_STARTED=str(started), PYTHONPATH=str(REPO))
+    port = _free_port()
+    command = [sys.executable, "-c", "from rewrite.cli import main; main()", "serve", "--port", str(port),
+               "--log-level", "warning", "--app", "tests.service.service_fakes:stuck_app"]  # fmt: skip
+    server = subprocess.Popen(command, cwd=REPO, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _ready(url), timeout_s=60)
+        client = threading.Thread(target=_post_quietly, args=(url,), daemon=True)
+        client.start()
+        wait_until(started.exists, timeout_s=10)  # the model is busy with an uninterruptible call
+        sent = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=20)
+        took = time.monotonic() - sent
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
+    assert took < 6  # 1 s for running requests, up to 2 s for the model call, then exit
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _post_quietly(url: str) -> None:
+    try:
+        httpx.post(url + "/v1/restore", json={"text": "mentioned"}, timeout=60)
+    except httpx.HTTPError:
+        pass
