@@ -136,10 +136,10 @@ def _add_subcommands() -> None:
     """Commands that live beside their libraries; each imports its heavy parts lazily."""
     from rewrite.convert_cli import convert
     from service.cli import serve
-    from training.cli import build_dataset_cmd, evaluate_cmd, train_cmd
+    from training.cli import build_dataset_cmd, channel_coverage_cmd, evaluate_cmd, train_cmd
     from training.errors import TrainingError
 
-    for command in (build_dataset_cmd, train_cmd, evaluate_cmd, serve, convert):
+    for command in (build_dataset_cmd, train_cmd, evaluate_cmd, channel_coverage_cmd, serve, convert):
         cli.add_command(command)
     UnspinGroup.user_errors = (UnspinError, TrainingError)
 

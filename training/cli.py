@@ -1,4 +1,4 @@
-"""Click commands for the training side: ``build-dataset``, ``train``, ``evaluate``.
+"""Click commands for the training side: ``build-dataset``, ``train``, ``evaluate``, ``channel-coverage``.
 
 Thin: parse, build a config, call the library, turn ``TrainingError`` into a message and exit 2.
 """
@@ -164,3 +164,28 @@ def evaluate_cmd(model, data, max_examples, tortured_max, as_json):
     click.echo(format_table(results))
     if "sample_article" in results:
         click.echo("\nrestored sample article:\n" + results["sample_article"])
+
+
+@click.command("channel-coverage")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (coverage, places, per source/kind, misses).")
+@click.option("--examples", type=int, default=10, show_default=True, help="Misses listed per kind (text output).")
+@click.option("--no-source", "no_sources", multiple=True, help="Switch a lexicon source off, as in build-dataset.")
+def channel_coverage_cmd(files, as_json, examples, no_sources):
+    """Share of the places in [[spun||original]] markup FILES the builder's spinner can produce."""
+    from pathlib import Path
+
+    from .coverage import channel_coverage, format_report
+    from .lexicon import SOURCES, LexiconConfig, load_lexicon
+    from .spinner import Spinner, SpinnerConfig
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        lexicon = load_lexicon(LexiconConfig(sources=tuple(s for s in SOURCES if s not in no_sources)))
+        report = channel_coverage([Path(f) for f in files], Spinner(lexicon, SpinnerConfig()))
+    except TrainingError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_report(report, examples))

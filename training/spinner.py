@@ -230,8 +230,11 @@ class Spinner:
         return grouped
 
     def match(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig,
-              rng: random.Random, protected: set[int]):
-        """``(n_tokens, grouped_options)`` of the longest lexicon match starting at token ``i``."""
+              rng: random.Random | None, protected: set[int], spin_names: bool | None = None):
+        """``(n_tokens, grouped_options)`` of the longest lexicon match starting at token ``i``.
+
+        A capitalised word inside a sentence is spun word by word only now and then (chance
+        ``engine.name_spin_prob``, drawn from ``rng``); ``spin_names`` fixes that draw instead."""
         longest = min(self.max_tokens, len(tokens) - i) if lower[i] in self._starts else 1
         for n in range(longest, 1, -1):
             if protected and any(j in protected for j in range(i, i + n)):
@@ -251,7 +254,9 @@ class Spinner:
             numbers = [o for o in self._phrases_exact(word) if o[0].kind == "number"]
             return (1, self._grouped(engine, ("n", word), numbers)) if numbers else None
         initial = i == 0 or lower[i - 1] in _SENTENCE_OPENERS
-        if word[0].isupper() and not initial and rng.random() >= engine.name_spin_prob:
+        if spin_names is None and word[0].isupper() and not initial:
+            spin_names = rng.random() < engine.name_spin_prob
+        if word[0].isupper() and not initial and not spin_names:
             names = [o for o in self._phrases_exact(word, cased=True) if o[0].kind == "name"]
             grouped = self._grouped(engine, ("c", word), names) if names else None  # names: only now and then word by word
         else:
@@ -309,15 +314,24 @@ class Spinner:
     def _choose(self, original: str, grouped, rng: random.Random):
         sources, weights, by_source = grouped
         source = rng.choices(sources, weights)[0] if len(sources) > 1 else sources[0]
-        variant, tag, upos = rng.choice(by_source[source])
-        replacement = inflect_variant(variant, tag, upos)
-        if replacement is None:
-            return None, source
-        if original[:1].isupper() and replacement[:1].islower():
-            replacement = replacement[:1].upper() + replacement[1:]
-        if replacement == original or not replacement.strip():
-            return None, source
-        return replacement, source
+        return render(original, *rng.choice(by_source[source])), source
+
+    def candidates(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig):
+        """Every swap the spinner could make at token ``i`` with ``engine`` (whatever the random
+        draws): ``{(n_tokens, replacement, source)}``. The channel-coverage measure uses it."""
+        found = set()
+        for spin_names in (False, True):
+            match = self.match(text, tokens, lower, i, engine, None, set(), spin_names)
+            if not match:
+                continue
+            n, (_, _, by_source) = match
+            original = text[tokens[i][0] : tokens[i + n - 1][1]]
+            for source, options in by_source.items():
+                for option in options:
+                    replacement = render(original, *option)
+                    if replacement is not None:
+                        found.add((n, replacement, source))
+        return found
 
     def spin_example(self, text: str, *key: object):
         """Spin one corpus sentence reproducibly. Returns ``(spun, edits, engine_name, rate)``;
@@ -329,6 +343,19 @@ class Spinner:
         rate = rng.uniform(engine.rate_min, engine.rate_max)
         spun, edits = self.spin(text, rng, rate, engine)
         return spun, edits, engine.name, rate
+
+
+def render(original: str, variant: Variant, tag: str | None, upos: str) -> str | None:
+    """The text that replaces ``original``: ``variant`` inflected to ``tag``, with the first
+    letter's capital copied; None when it cannot be inflected or would change nothing."""
+    replacement = inflect_variant(variant, tag, upos)
+    if replacement is None:
+        return None
+    if original[:1].isupper() and replacement[:1].islower():
+        replacement = replacement[:1].upper() + replacement[1:]
+    if replacement == original or not replacement.strip():
+        return None
+    return replacement
 
 
 def apply_edits(text: str, edits: list[SpinEdit]) -> str:
