@@ -148,13 +148,16 @@ class _Walker:
         self.engines = spinner.config.engines
 
     def edges(self, text: str, tokens, lower, lo: int, hi: int) -> dict[int, list]:
-        """At each token in [lo, hi): ``[(n_tokens, folded replacement tokens, source)]``."""
+        """At each token in [lo, hi): ``[(n_tokens, folded replacement tokens, source, plain)]``;
+        ``plain`` is False for a swap with a filler added (a rare extra, not a draw of its own)."""
         out: dict[int, list] = {}
         for i in range(lo, hi):
-            found = set()
+            found, plain = set(), set()
             for engine in self.engines:
                 found |= self.spinner.candidates(text, tokens, lower, i, engine)
-            out[i] = [(n, tuple(fold(t) for t in WORD_RE.findall(r)), src) for n, r, src in found if i + n <= hi]
+                plain |= self.spinner.candidates(text, tokens, lower, i, engine, fillers=False)
+            out[i] = [(n, tuple(fold(t) for t in WORD_RE.findall(r)), src, (n, r, src) in plain)
+                      for n, r, src in found if i + n <= hi]
         return out
 
     @staticmethod
@@ -171,7 +174,7 @@ class _Walker:
             steps = []
             if j < len(target) and orig[i] == target[j]:
                 steps.append((i + 1, j + 1))
-            for n, rep, src in edges.get(i, ()):
+            for n, rep, src, _ in edges.get(i, ()):
                 if allow(src) and tuple(target[j : j + len(rep)]) == rep:
                     steps.append((i + n, j + len(rep)))
             for state in steps:
@@ -232,14 +235,15 @@ def single_swap_draws(orig: list[str], lo: int, hi: int, target: list[str], edge
     """Where one swap at token i over n tokens produces ``target``: per source with options for
     that span, the share of them that produce it. Empty when no single swap does."""
     for i, options in edges.items():
-        for n, rep, _ in options:
+        for n, rep, _, plain in options:
             k = i - lo
-            if orig[lo:i] == target[:k] and target[k : k + len(rep)] == list(rep) and orig[i + n : hi] == target[k + len(rep) :]:
+            if plain and orig[lo:i] == target[:k] and target[k : k + len(rep)] == list(rep) \
+                    and orig[i + n : hi] == target[k + len(rep) :]:
                 hits: dict[str, list[int]] = {}
-                for n2, rep2, src in options:
-                    if n2 == n:
+                for n2, rep2, src, plain2 in options:
+                    if n2 == n and plain2:
                         row = hits.setdefault(src, [0, 0])
-                        row[0] += list(rep2) == target[k : k + len(rep)] and len(rep2) == len(rep)
+                        row[0] += rep2 == rep
                         row[1] += 1
                 return {src: h / total for src, (h, total) in hits.items()}
     return {}

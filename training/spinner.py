@@ -279,14 +279,17 @@ class Spinner:
         capital = tokens[i][1] > tokens[i][0] and text[tokens[i][0]].isupper()
         spin_names = capital and rng.random() < engine.name_spin_prob
         reorder = i + 2 < len(lower) and lower[i + 1] in _CONJUNCTIONS and rng.random() < engine.reorder_prob
-        found = self.matches(text, tokens, lower, i, engine, protected, spin_names, reorder)
-        if len(found) > 1 and rng.random() < engine.shorter_match_prob:
+        shorter = rng.random() < engine.shorter_match_prob
+        found = self.matches(text, tokens, lower, i, engine, protected, spin_names, reorder, first_only=not shorter)
+        if shorter and len(found) > 1:
             return rng.choice(found[1:])
         return found[0] if found else None
 
     def matches(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig,
-                protected: set[int], spin_names: bool, reorder: bool) -> list[tuple[int, tuple]]:
-        """Every ``(n_tokens, grouped_options)`` starting at token ``i``, longest first.
+                protected: set[int], spin_names: bool, reorder: bool,
+                first_only: bool = False) -> list[tuple[int, tuple]]:
+        """Every ``(n_tokens, grouped_options)`` starting at token ``i``, longest first (only the
+        longest with ``first_only``).
 
         ``spin_names``: a capitalised word inside a sentence may be spun word by word (never one
         that looks like part of a person's name); ``reorder``: "A and B" may become "B and A"."""
@@ -305,11 +308,15 @@ class Spinner:
             grouped = self._grouped(engine, ("p", cased), options) if options else None
             if grouped:
                 found.append((n, grouped))
+                if first_only:
+                    break
         if reorder:
             grouped = self._reorder(text, tokens, lower, i, engine, protected)
             if grouped:
                 found.append((3, grouped))
                 found.sort(key=lambda m: -m[0])
+        if first_only and found:
+            return found[:1]
         word = text[tokens[i][0] : tokens[i][1]]
         if i > 1 and lower[i - 1] == "-" and lower[i - 2] in _TENS:
             return found  # "one" in "twenty-one" is spun with the whole number only
@@ -429,9 +436,10 @@ class Spinner:
             replacement = f"{rng.choice(FILLERS)} {replacement}"
         return replacement, source
 
-    def candidates(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig):
+    def candidates(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig, fillers: bool = True):
         """Every swap the spinner could make at token ``i`` with ``engine`` (whatever the random
-        draws): ``{(n_tokens, replacement, source)}``. The channel-coverage measure uses it."""
+        draws): ``{(n_tokens, replacement, source)}``; with ``fillers``, also each verb swap with
+        a filler before it. The channel-coverage measure uses it."""
         found = set()
         for spin_names in (False, True):
             reorder = i + 2 < len(lower) and lower[i + 1] in _CONJUNCTIONS
@@ -443,7 +451,7 @@ class Spinner:
                         if replacement is None:
                             continue
                         found.add((n, replacement, source))
-                        if option[2] == "VERB" and original[:1].islower() and engine.filler_prob > 0:
+                        if fillers and option[2] == "VERB" and original[:1].islower() and engine.filler_prob > 0:
                             found.update((n, f"{filler} {replacement}", source) for filler in FILLERS)
         return found
 

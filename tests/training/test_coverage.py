@@ -103,3 +103,19 @@ def test_cli_json_and_text(tmp_path, monkeypatch):
     bad = write(tmp_path, "x [[y||z\n", "bad.markup")
     failed = CliRunner().invoke(cli, ["channel-coverage", str(bad), *only_seed])
     assert failed.exit_code == 2 and "bad.markup:1" in failed.output
+
+
+def test_source_weights_are_the_chance_a_draw_is_right(tmp_path, small_lexicon):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["seed"]["say"].append(Variant("state", "seed", "word", "VERB"))
+    small_lexicon.entries["other"] = {"war": [Variant("struggle", "other"), Variant("fight", "other"),
+                                             Variant("battle", "other"), Variant("clash", "other")]}
+    engine = EngineConfig("e", {"seed": 1.0, "other": 1.0}, 0.1, 0.3, 0.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    text = "Officials [[mentioned||said]] the [[struggle||war]] ended.\n"
+    weights = channel_coverage([write(tmp_path, text)], spinner)["source_weights"]
+    # seed: "said" has 2 variants, 1 right (0.5); "war" has 1 seed variant, right (1.0) -> mean 0.75
+    # other: offers only at "war": 1 of 4 right -> 0.25
+    assert weights["seed"] == {"places": 2, "precision": 0.75, "weight": 1.0}
+    assert weights["other"] == {"places": 1, "precision": 0.25, "weight": 0.333}

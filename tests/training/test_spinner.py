@@ -229,3 +229,22 @@ def test_thesauri_swap_function_words_only_for_function_words(small_lexicon, see
     spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
     outs = {spinner.spin("Small but strong.", random.Random(s), 1.0, engine)[0] for s in range(20)}
     assert outs == {"Small however strong."}
+
+
+def test_meteor_both_directions_top_k_and_bad_record(tmp_path):
+    import gzip
+
+    from training.lexicon import read_meteor
+
+    records = [("0.02", "against", "opposed to"), ("0.01", "against", "versus"), ("0.005", "against", "in the face of"),
+               ("0.5", "the european content", "a european dimension")]
+    path = tmp_path / "para.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("".join(f"{p}\n{a}\n{b}\n" for p, a, b in records))
+    table, _ = read_meteor(0.01, 4, top_k=1, path=path)
+    assert [v.text for v in table["against"]] == ["opposed to"]  # the most probable one only
+    assert [v.text for v in table["opposed to"]] == ["against"]  # and the other way round
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("0.5\nagainst\nversus\nnot-a-number\nx\ny\n")
+    with pytest.raises(LexiconError, match=r"para.gz:4: expected a record"):
+        read_meteor(0.01, 4, path=path)
