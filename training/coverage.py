@@ -145,19 +145,16 @@ class _Walker:
 
     def __init__(self, spinner: Spinner):
         self.spinner = spinner
-        self.engines = spinner.config.engines
+        self.engine = spinner.any_engine()
 
     def edges(self, text: str, tokens, lower, lo: int, hi: int) -> dict[int, list]:
         """At each token in [lo, hi): ``[(n_tokens, folded replacement tokens, source, plain)]``;
         ``plain`` is False for a swap with a filler added (a rare extra, not a draw of its own)."""
         out: dict[int, list] = {}
         for i in range(lo, hi):
-            found, plain = set(), set()
-            for engine in self.engines:
-                found |= self.spinner.candidates(text, tokens, lower, i, engine)
-                plain |= self.spinner.candidates(text, tokens, lower, i, engine, fillers=False)
-            out[i] = [(n, tuple(fold(t) for t in WORD_RE.findall(r)), src, (n, r, src) in plain)
-                      for n, r, src in found if i + n <= hi]
+            found = self.spinner.candidates(text, tokens, lower, i, self.engine)
+            out[i] = [(n, tuple(fold(t) for t in WORD_RE.findall(r)), src, plain)
+                      for n, r, src, plain in found if i + n <= hi]
         return out
 
     @staticmethod

@@ -8,7 +8,10 @@ nothing in it is read off spun text):
 - contractions are created and expanded (``he is`` <-> ``he's``, ``could not`` <-> ``couldn't``),
   and a contraction is now and then split the way a tokeniser splits it (``doesn't`` ->
   ``does n't``);
-- a filler word is inserted after an auxiliary (``had`` -> ``had actually``).
+- a filler word is inserted after an auxiliary (``had`` -> ``had actually``);
+- a function word is swapped, sense-blind, for another of its closed class: modals
+  (``would`` -> ``might``), demonstratives (``those`` -> ``these``), prepositions of place and
+  time (``at`` -> ``on``).
 
 Two more rules need the sentence and live in ``spinner.py``: short reorders (``in and out`` ->
 ``out and in``) and a filler before a swapped verb (``provided`` -> ``actually offered``).
@@ -45,6 +48,12 @@ _NEGATIONS = {
     "would": "wouldn't", "can": "can't", "could": "couldn't", "should": "shouldn't", "must": "mustn't",
     "need": "needn't", "might": "mightn't",
 }
+# Closed classes of English whose members spinners swap for one another regardless of sense.
+FUNCTION_CLASSES = (
+    ("can", "could", "may", "might", "will", "would", "should", "must"),
+    ("this", "that", "these", "those"),
+    ("at", "on", "in", "within", "by", "through", "during", "throughout", "over", "across", "upon"),
+)
 _AUXILIARIES = ("have", "has", "had", "is", "are", "was", "were", "will", "would", "can", "could", "should", "may",
                 "might", "must", "do", "does", "did")
 
@@ -101,4 +110,8 @@ def rule_table() -> dict[str, list[Variant]]:
     for aux in _AUXILIARIES:
         for filler in FILLERS:
             add(aux, f"{aux} {filler}", "word")
+    for members in FUNCTION_CLASSES:
+        for word in members:
+            for other in members:
+                add(word, other, "word")
     return table

@@ -436,24 +436,34 @@ class Spinner:
             replacement = f"{rng.choice(FILLERS)} {replacement}"
         return replacement, source
 
-    def candidates(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig, fillers: bool = True):
+    def candidates(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig):
         """Every swap the spinner could make at token ``i`` with ``engine`` (whatever the random
-        draws): ``{(n_tokens, replacement, source)}``; with ``fillers``, also each verb swap with
-        a filler before it. The channel-coverage measure uses it."""
+        draws): ``{(n_tokens, replacement, source, plain)}``; ``plain`` is False for a verb swap
+        with a filler put before it. The channel-coverage measure uses it. (Spinning names word
+        by word only adds options, so the draw that allows it covers both.)"""
         found = set()
-        for spin_names in (False, True):
-            reorder = i + 2 < len(lower) and lower[i + 1] in _CONJUNCTIONS
-            for n, (_, _, by_source) in self.matches(text, tokens, lower, i, engine, set(), spin_names, reorder):
-                original = text[tokens[i][0] : tokens[i + n - 1][1]]
-                for source, options in by_source.items():
-                    for option in options:
-                        replacement = render(original, *option)
-                        if replacement is None:
-                            continue
-                        found.add((n, replacement, source))
-                        if fillers and option[2] == "VERB" and original[:1].islower() and engine.filler_prob > 0:
-                            found.update((n, f"{filler} {replacement}", source) for filler in FILLERS)
+        reorder = i + 2 < len(lower) and lower[i + 1] in _CONJUNCTIONS
+        for n, (_, _, by_source) in self.matches(text, tokens, lower, i, engine, set(), True, reorder):
+            original = text[tokens[i][0] : tokens[i + n - 1][1]]
+            fillers = original[:1].islower() and engine.filler_prob > 0
+            for source, options in by_source.items():
+                for option in options:
+                    replacement = render(original, *option)
+                    if replacement is None:
+                        continue
+                    found.add((n, replacement, source, True))
+                    if fillers and option[2] == "VERB":
+                        found.update((n, f"{filler} {replacement}", source, False) for filler in FILLERS)
         return found
+
+    def any_engine(self) -> EngineConfig:
+        """One engine that can make every swap any configured engine can (all their sources,
+        the highest of each probability): what the coverage measure walks with."""
+        engines = self.config.engines
+        weights = {src: 1.0 for e in engines for src, w in e.weights.items() if w > 0}
+        probs = {f: max(getattr(e, f) for e in engines)
+                 for f in ("name_spin_prob", "shorter_match_prob", "reorder_prob", "filler_prob")}
+        return EngineConfig("any", weights, 0.0, 1.0, **probs)
 
     def spin_example(self, text: str, *key: object):
         """Spin one corpus sentence reproducibly. Returns ``(spun, edits, engine_name, rate)``;

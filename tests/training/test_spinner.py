@@ -248,3 +248,12 @@ def test_meteor_both_directions_top_k_and_bad_record(tmp_path):
         f.write("0.5\nagainst\nversus\nnot-a-number\nx\ny\n")
     with pytest.raises(LexiconError, match=r"para.gz:4: expected a record"):
         read_meteor(0.01, 4, path=path)
+
+
+def test_function_words_swapped_within_their_class(small_lexicon):
+    from training.rules import FUNCTION_CLASSES
+
+    spinner, engine = rules_spinner(small_lexicon)
+    outs = {spinner.spin("Cats would stay.", random.Random(s), 1.0, engine)[0] for s in range(80)}
+    modals = {o.split()[1] for o in outs}
+    assert {"might", "could", "can"} <= modals and modals <= set(FUNCTION_CLASSES[0])
