@@ -1,4 +1,4 @@
-"""Click commands for the training side: ``build-dataset``, ``train``, ``evaluate``.
+"""Click commands for the training side: ``build-dataset``, ``train``, ``evaluate``, ``channel-coverage``.
 
 Thin: parse, build a config, call the library, turn ``TrainingError`` into a message and exit 2.
 """
@@ -46,16 +46,18 @@ def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--pairs", "pairs", multiple=True, type=click.Path(), help='JSONL of real {"spun","original"} pairs.')
 @click.option("--rate", default=None, help="Spin-rate range MIN-MAX for every engine, e.g. 0.05-0.30.")
 @click.option("--unspun-share", type=float, default=None, help="Share of examples left unspun (default 0.15).")
-@click.option("--no-source", "no_sources", multiple=True, help="Switch a lexicon source off (seed, moby, mythes, meteor, ppdb).")
-@click.option("--protect-quotes", is_flag=True, help="Do not spin inside quotation marks.")
 @click.option("--ppdb", "ppdb_file", type=click.Path(dir_okay=False), default=None,
               help="PPDB synonym list (word1 word2 a line; default: ../shared/lexicons/ppdb_synonyms.txt, skipped when absent).")
+@click.option("--no-source", "no_sources", multiple=True, help="Switch a lexicon source off (seed, moby, mythes, meteor, ppdb, rules).")
+@click.option("--protect-quotes", is_flag=True, help="Never spin inside quotation marks.")
+@click.option("--quote-spin-share", type=float, default=None,
+              help="Share of documents spun inside quotation marks too (default 0.5, as real spinning sites).")
 @click.option("--text-column", default="text", show_default=True, help="Text column of .jsonl/.csv/.parquet corpora.")
 @click.option("--max-sentences", type=int, default=None, help="Stop after this many distinct sentences (smoke runs).")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--seed", type=int, default=13, show_default=True)
-def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_sources, protect_quotes, ppdb_file,
-                      text_column, max_sentences, workers, seed):
+def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, ppdb_file, no_sources, protect_quotes,
+                      quote_spin_share, text_column, max_sentences, workers, seed):
     """Spin a clean corpus into (spun, original) training pairs."""
     from .build import BuildConfig, build_dataset
     from .lexicon import SOURCES, LexiconConfig
@@ -71,8 +73,9 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, no_source
                 engine.rate_min, engine.rate_max = float(lo), float(hi)
                 engine.__post_init__()
         engines = [e for e in engines if sum(e.weights.values()) > 0]
+        optional = {"unspun_share": unspun_share, "quote_spin_share": quote_spin_share}
         spinner = SpinnerConfig(engines=engines, protect_quotes=protect_quotes, seed=seed,
-                                **({"unspun_share": unspun_share} if unspun_share is not None else {}))
+                                **{k: v for k, v in optional.items() if v is not None})
         config = BuildConfig(corpus=list(corpus), out=out, weights=_parse_weights(weights), pairs=list(pairs),
                              text_column=text_column, max_sentences=max_sentences, workers=workers, seed=seed,
                              spinner=spinner,
@@ -211,3 +214,26 @@ def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: 
         return
     click.echo(f"{len(files)} markup files, model {model or 'default'}")
     click.echo(format_curve(result))
+@click.command("channel-coverage")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (coverage, places, per source/kind, misses).")
+@click.option("--examples", type=int, default=10, show_default=True, help="Misses listed per kind (text output).")
+@click.option("--no-source", "no_sources", multiple=True, help="Switch a lexicon source off, as in build-dataset.")
+def channel_coverage_cmd(files, as_json, examples, no_sources):
+    """Share of the places in [[spun||original]] markup FILES the builder's spinner can produce."""
+    from pathlib import Path
+
+    from .coverage import channel_coverage, format_report
+    from .lexicon import SOURCES, LexiconConfig, load_lexicon
+    from .spinner import Spinner, SpinnerConfig
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        lexicon = load_lexicon(LexiconConfig(sources=tuple(s for s in SOURCES if s not in no_sources)))
+        report = channel_coverage([Path(f) for f in files], Spinner(lexicon, SpinnerConfig()))
+    except TrainingError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_report(report, examples))

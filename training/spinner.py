@@ -31,6 +31,8 @@ from rewrite.text import WORD_RE, quote_spans
 
 from .errors import ConfigError
 from .lexicon import Lexicon, Variant
+from .rules import FILLERS
+from .rules import SOURCE as RULES
 
 MAX_PHRASE_TOKENS = 5
 THESAURI = frozenset({"moby", "mythes", "ppdb"})
@@ -43,6 +45,26 @@ STOPWORDS = frozenset(
     she her hers they them their theirs we us our you your i me my mine who whom whose which what
     when where why how all any each every some such own same other only just also very too up down
     out off over under again once both few more most""".split()
+)
+# Function words a thesaurus may put in place of a function word (closed classes of English:
+# prepositions, conjunctions, connective adverbs, modals, determiners, pronouns).
+FUNCTION_WORDS = STOPWORDS | frozenset(
+    """within inside outside across along alongside among amongst around before after behind below
+    beneath beside besides between beyond during except inside like near past since through
+    throughout till toward towards until upon via whether while whilst although though unless
+    whereas because however nevertheless nonetheless still yet therefore thus hence moreover
+    furthermore besides otherwise instead rather even perhaps maybe already likewise anyway
+    indeed certainly surely quite fairly pretty rather almost nearly merely simply just only
+    several many much little less least enough either neither someone something anyone
+    anything everyone everything nobody nothing one ones another whoever whatever""".split()
+)
+_CONJUNCTIONS = frozenset({"and", "or"})
+_TENS = frozenset("twenty thirty forty fifty sixty seventy eighty ninety".split())
+_TITLES = frozenset(
+    """mr mrs ms miss dr sir dame lord lady president vice senator sen rep representative gov
+    governor mayor judge justice minister secretary chancellor king queen prince princess pope
+    saint st general gen colonel col captain capt sergeant professor prof rev reverend father
+    sister brother uncle aunt""".split()
 )
 _SENTENCE_OPENERS = frozenset({".", "!", "?", "“", '"', ":", "(", "‘"})
 
@@ -61,31 +83,45 @@ class SpinEdit:
         return dataclasses.asdict(self)
 
 
+# Source weights of the "mixed" engine: the chance that a draw from each source, where it offers
+# a swap, is the swap real spinning sites made (`unspin channel-coverage --json`, key
+# "source_weights", on ../shared/eval/real_dev: rules 0.72, seed 0.197, ppdb 0.073, mythes 0.027,
+# meteor 0.0135, moby 0.0087). Only these six numbers are kept, none of the swaps.
+LEARNED_WEIGHTS = {"rules": 1.0, "seed": 0.27, "ppdb": 0.10, "mythes": 0.038, "meteor": 0.019, "moby": 0.012}
+
+
 @dataclasses.dataclass
 class EngineConfig:
     """One spinner 'engine': a mix of lexicon sources and a spread of spin rates."""
 
     name: str = "mixed"
     weights: dict[str, float] = dataclasses.field(
-        default_factory=lambda: {"seed": 3.0, "moby": 1.0, "mythes": 1.0, "meteor": 1.0, "ppdb": 1.0}
+        default_factory=lambda: dict(LEARNED_WEIGHTS)
     )
     rate_min: float = 0.05
     rate_max: float = 0.30
-    name_spin_prob: float = 0.05  # chance a capitalised word inside a name may be spun word by word
+    name_spin_prob: float = 0.5  # chance a capitalised word inside a name (not a person's) is spun
+    shorter_match_prob: float = 0.25  # chance a shorter match is taken where a longer one starts
+    reorder_prob: float = 0.1  # chance "A and B" may become "B and A" where it occurs
+    filler_prob: float = 0.03  # chance a swapped verb gets a filler before it ("actually offered")
 
     def __post_init__(self) -> None:
         if not 0 <= self.rate_min <= self.rate_max <= 1:
             raise ConfigError(f"engine {self.name}: need 0 <= rate_min <= rate_max <= 1")
+        for field in ("name_spin_prob", "shorter_match_prob", "reorder_prob", "filler_prob"):
+            if not 0 <= getattr(self, field) <= 1:
+                raise ConfigError(f"engine {self.name}: {field} must lie in [0, 1]")
         if not self.weights or min(self.weights.values()) < 0 or sum(self.weights.values()) <= 0:
             raise ConfigError(f"engine {self.name}: weights must be non-negative with a positive sum")
 
 
 def default_engines() -> list[EngineConfig]:
-    """Three channels: a balanced mix, a thesaurus-heavy word spinner, a phrase-heavy one."""
+    """Three channels: the mix real spinners make (learned weights), a thesaurus-heavy word
+    spinner, a phrase-heavy one."""
     return [
-        EngineConfig("mixed"),
-        EngineConfig("thesaurus", {"seed": 1.0, "moby": 2.0, "mythes": 2.0, "ppdb": 2.0}, 0.08, 0.35, 0.1),
-        EngineConfig("phrasal", {"seed": 4.0, "meteor": 3.0, "mythes": 0.5}, 0.05, 0.25, 0.03),
+        EngineConfig("mixed", dict(LEARNED_WEIGHTS)),
+        EngineConfig("thesaurus", {"seed": 1.0, "moby": 2.0, "mythes": 2.0, "ppdb": 2.0, "rules": 0.5}, 0.08, 0.35, 0.5),
+        EngineConfig("phrasal", {"seed": 4.0, "meteor": 3.0, "mythes": 0.5, "rules": 1.0}, 0.05, 0.25, 0.3),
     ]
 
 
@@ -95,7 +131,8 @@ class SpinnerConfig:
 
     engines: list[EngineConfig] = dataclasses.field(default_factory=default_engines)
     unspun_share: float = 0.15
-    protect_quotes: bool = False
+    protect_quotes: bool = False  # never spin inside quotation marks (overrides quote_spin_share)
+    quote_spin_share: float = 0.5  # share of documents spun inside quotation marks too
     seed: int = 13
 
     def __post_init__(self) -> None:
@@ -104,6 +141,8 @@ class SpinnerConfig:
             raise ConfigError("configure at least one spinner engine")
         if not 0 <= self.unspun_share <= 1:
             raise ConfigError("unspun_share must lie in [0, 1]")
+        if not 0 <= self.quote_spin_share <= 1:
+            raise ConfigError("quote_spin_share must lie in [0, 1]")
 
 
 def example_rng(seed: int, *key: object) -> random.Random:
@@ -164,6 +203,7 @@ class Spinner:
         self._starts = {key.split(" ", 1)[0].lower() for key in self._phrases}
         self._word_cache: dict[str, list[tuple[Variant, str | None, str]]] = {}
         self._engine_cache: dict[str, dict] = {}
+        self._known_cache: dict[str, bool] = {}
 
     # ------------------------------------------------------------ indexing
     def _build_phrase_index(self) -> None:
@@ -193,16 +233,18 @@ class Spinner:
         if cached is not None:
             return cached
         options: list[tuple[Variant, str | None, str]] = []
+        stop = word in STOPWORDS
         for source, table in self.lexicon.entries.items():
-            if source in THESAURI and word in STOPWORDS:
-                continue
             for v in table.get(word, ()):
+                # a thesaurus may swap a function word only for function words ("but" -> "however")
+                if stop and source in THESAURI and not _function_words(v.text):
+                    continue
                 options.append((v, None, v.pos))
         for upos, lemma, tag in _lemma_tags(word) if word not in STOPWORDS else ():
             for table in self.lexicon.entries.values():
                 for v in table.get(lemma, ()):
                     # seed entries without a pos match their exact form only
-                    if v.source == "seed" and not v.pos:
+                    if v.source in ("seed", "rules") and not v.pos:
                         continue
                     if v.kind in ("word", "compound", "idiom") and (not v.pos or v.pos == upos):
                         options.append((v, tag, upos))
@@ -229,7 +271,27 @@ class Spinner:
 
     def match(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig,
               rng: random.Random, protected: set[int]):
-        """``(n_tokens, grouped_options)`` of the longest lexicon match starting at token ``i``."""
+        """``(n_tokens, grouped_options)`` of the match taken at token ``i``: the longest, or now
+        and then (``engine.shorter_match_prob``) a shorter one inside it ("in seeking" ->
+        "in in search of" swaps a phrase inside a longer one)."""
+        capital = tokens[i][1] > tokens[i][0] and text[tokens[i][0]].isupper()
+        spin_names = capital and rng.random() < engine.name_spin_prob
+        reorder = i + 2 < len(lower) and lower[i + 1] in _CONJUNCTIONS and rng.random() < engine.reorder_prob
+        shorter = rng.random() < engine.shorter_match_prob
+        found = self.matches(text, tokens, lower, i, engine, protected, spin_names, reorder, first_only=not shorter)
+        if shorter and len(found) > 1:
+            return rng.choice(found[1:])
+        return found[0] if found else None
+
+    def matches(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig,
+                protected: set[int], spin_names: bool, reorder: bool,
+                first_only: bool = False) -> list[tuple[int, tuple]]:
+        """Every ``(n_tokens, grouped_options)`` starting at token ``i``, longest first (only the
+        longest with ``first_only``).
+
+        ``spin_names``: a capitalised word inside a sentence may be spun word by word (never one
+        that looks like part of a person's name); ``reorder``: "A and B" may become "B and A"."""
+        found = []
         longest = min(self.max_tokens, len(tokens) - i) if lower[i] in self._starts else 1
         for n in range(longest, 1, -1):
             if protected and any(j in protected for j in range(i, i + n)):
@@ -243,19 +305,75 @@ class Spinner:
                 options = options + self._phrases.get(cased, [])
             grouped = self._grouped(engine, ("p", cased), options) if options else None
             if grouped:
-                return n, grouped
+                found.append((n, grouped))
+                if first_only:
+                    break
+        if reorder:
+            grouped = self._reorder(text, tokens, lower, i, engine, protected)
+            if grouped:
+                found.append((3, grouped))
+                found.sort(key=lambda m: -m[0])
+        if first_only and found:
+            return found[:1]
         word = text[tokens[i][0] : tokens[i][1]]
+        if i > 1 and lower[i - 1] == "-" and lower[i - 2] in _TENS:
+            return found  # "one" in "twenty-one" is spun with the whole number only
         if not word[0].isalpha() or (len(word) > 1 and word.isupper()):
             numbers = [o for o in self._phrases_exact(word) if o[0].kind == "number"]
-            return (1, self._grouped(engine, ("n", word), numbers)) if numbers else None
-        initial = i == 0 or lower[i - 1] in _SENTENCE_OPENERS
-        if word[0].isupper() and not initial and rng.random() >= engine.name_spin_prob:
+            grouped = self._grouped(engine, ("n", word), numbers) if numbers else None
+        elif word[0].isupper() and not _sentence_initial(lower, i) and (
+            not spin_names or self._personal_name(text, tokens, lower, i)
+        ):
             names = [o for o in self._phrases_exact(word, cased=True) if o[0].kind == "name"]
-            grouped = self._grouped(engine, ("c", word), names) if names else None  # names: only now and then word by word
+            grouped = self._grouped(engine, ("c", word), names) if names else None
         else:
             grouped = self._grouped(engine, ("w", word), self._word_options(lower[i]) + [
                 o for o in self._phrases_exact(word, cased=True) if o[0].kind == "name"])
-        return (1, grouped) if grouped else None
+            if grouped is None and lower[i][-2:] in ("'s", "’s") and len(word) > 2:
+                grouped = self._possessive(engine, word)
+        if grouped:
+            found.append((1, grouped))
+        return found
+
+    def _reorder(self, text, tokens, lower, i, engine, protected):
+        """"in and out" -> "out and in": two plain lower-case words around "and"/"or"."""
+        if engine.weights.get(RULES, 0) <= 0 or any(j in protected for j in (i, i + 1, i + 2)):
+            return None
+        a, b = lower[i], lower[i + 2]
+        words = (text[tokens[i][0] : tokens[i][1]], text[tokens[i + 2][0] : tokens[i + 2][1]])
+        if a == b or not all(w.isalpha() and w.islower() for w in words) or a in STOPWORDS or b in STOPWORDS:
+            return None
+        swapped = f"{words[1]} {text[tokens[i + 1][0] : tokens[i + 1][1]]} {words[0]}"
+        variant = Variant(swapped, RULES, "phrase", "")
+        return [RULES], [engine.weights[RULES]], {RULES: [(variant, None, "")]}
+
+    def _possessive(self, engine: EngineConfig, word: str):
+        """"party's" -> "celebration's": the invariant swaps of the word before the "'s"."""
+        stem, suffix = word[:-2], word[-2:]
+        options = [(Variant(v.text + suffix, v.source, v.kind, v.pos), None, "")
+                   for v, tag, _ in self._word_options(stem.lower()) if tag is None and " " not in v.text]
+        return self._grouped(engine, ("s", word), options) if options else None
+
+    def _personal_name(self, text: str, tokens, lower: list[str], i: int) -> bool:
+        """A capitalised word that belongs to a person's name, kept as it is: after a title
+        ("President Trump", "Dr. Rice") or after a capitalised word no lexicon knows, a given
+        name ("Condoleezza Rice"). "Minority Leader Kevin McCarthy" still spins "Leader"."""
+        if i > 0 and lower[i - 1] in _TITLES:
+            return True
+        if i > 1 and lower[i - 1] == "." and lower[i - 2] in _TITLES:
+            return True
+        if i > 0:
+            before = text[tokens[i - 1][0] : tokens[i - 1][1]]
+            return before[0].isupper() and before.isalpha() and lower[i - 1] not in FUNCTION_WORDS and not self._known(
+                lower[i - 1])
+        return False
+
+    def _known(self, word: str) -> bool:
+        known = self._known_cache.get(word)
+        if known is None:
+            known = any(word in table for table in self.lexicon.entries.values()) or bool(_lemma_tags(word))
+            self._known_cache[word] = known
+        return known
 
     def _phrases_exact(self, word: str, cased: bool = False):
         seed = self.lexicon.entries.get("seed", {})
@@ -266,17 +384,20 @@ class Spinner:
         spans = quote_spans(text)
         return {i for i, (s, e) in enumerate(tokens) if any(a <= s and e <= b for a, b in spans)}
 
-    def spin(self, text: str, rng: random.Random, rate: float, engine: EngineConfig | None = None):
+    def spin(self, text: str, rng: random.Random, rate: float, engine: EngineConfig | None = None,
+             protect_quotes: bool | None = None):
         """Spin about ``rate`` of the words of ``text``. Returns ``(spun, edits)``.
 
-        Positions are visited in a seeded random order; at each, the longest match is taken
-        unless it overlaps an earlier swap; this stops once ``rate`` of the words are covered."""
+        Positions are visited in a seeded random order; at each, a match is taken unless it
+        overlaps an earlier swap; this stops once ``rate`` of the words are covered. Quotes are
+        left alone when ``protect_quotes`` (default: the config's ``protect_quotes``)."""
         engine = engine or self.config.engines[0]
+        protect = self.config.protect_quotes if protect_quotes is None else protect_quotes
         tokens = [m.span() for m in WORD_RE.finditer(text)]
         lower = [text[s:e].lower() for s, e in tokens]
         n_words = sum(1 for s, e in tokens if text[s].isalnum())
         target = max(1, round(rate * n_words)) if n_words else 0
-        protected = self._protected_tokens(text, tokens) if self.config.protect_quotes else set()
+        protected = self._protected_tokens(text, tokens) if protect else set()
         order = list(range(len(tokens)))
         rng.shuffle(order)
         used = bytearray(len(tokens))
@@ -295,7 +416,7 @@ class Spinner:
                 continue
             start, end = tokens[i][0], tokens[i + n - 1][1]
             original = text[start:end]
-            replacement, source = self._choose(original, grouped, rng)
+            replacement, source = self._choose(original, grouped, rng, engine)
             if replacement is None:
                 continue
             used[i : i + n] = b"\x01" * n
@@ -304,29 +425,81 @@ class Spinner:
         taken.sort(key=lambda ed: ed.start)
         return apply_edits(text, taken), taken
 
-    def _choose(self, original: str, grouped, rng: random.Random):
+    def _choose(self, original: str, grouped, rng: random.Random, engine: EngineConfig):
         sources, weights, by_source = grouped
         source = rng.choices(sources, weights)[0] if len(sources) > 1 else sources[0]
-        variant, tag, upos = rng.choice(by_source[source])
-        replacement = inflect_variant(variant, tag, upos)
-        if replacement is None:
-            return None, source
-        if original[:1].isupper() and replacement[:1].islower():
-            replacement = replacement[:1].upper() + replacement[1:]
-        if replacement == original or not replacement.strip():
-            return None, source
+        option = rng.choice(by_source[source])
+        replacement = render(original, *option)
+        if replacement and option[2] == "VERB" and original[:1].islower() and rng.random() < engine.filler_prob:
+            replacement = f"{rng.choice(FILLERS)} {replacement}"
         return replacement, source
+
+    def candidates(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig):
+        """Every swap the spinner could make at token ``i`` with ``engine`` (whatever the random
+        draws): ``{(n_tokens, replacement, source, plain)}``; ``plain`` is False for a verb swap
+        with a filler put before it. The channel-coverage measure uses it. (Spinning names word
+        by word only adds options, so the draw that allows it covers both.)"""
+        found = set()
+        reorder = i + 2 < len(lower) and lower[i + 1] in _CONJUNCTIONS
+        for n, (_, _, by_source) in self.matches(text, tokens, lower, i, engine, set(), True, reorder):
+            original = text[tokens[i][0] : tokens[i + n - 1][1]]
+            fillers = original[:1].islower() and engine.filler_prob > 0
+            for source, options in by_source.items():
+                for option in options:
+                    replacement = render(original, *option)
+                    if replacement is None:
+                        continue
+                    found.add((n, replacement, source, True))
+                    if fillers and option[2] == "VERB":
+                        found.update((n, f"{filler} {replacement}", source, False) for filler in FILLERS)
+        return found
+
+    def any_engine(self) -> EngineConfig:
+        """One engine that can make every swap any configured engine can (all their sources,
+        the highest of each probability): what the coverage measure walks with."""
+        engines = self.config.engines
+        weights = {src: 1.0 for e in engines for src, w in e.weights.items() if w > 0}
+        probs = {f: max(getattr(e, f) for e in engines)
+                 for f in ("name_spin_prob", "shorter_match_prob", "reorder_prob", "filler_prob")}
+        return EngineConfig("any", weights, 0.0, 1.0, **probs)
 
     def spin_example(self, text: str, *key: object):
         """Spin one corpus sentence reproducibly. Returns ``(spun, edits, engine_name, rate)``;
-        a share ``unspun_share`` of examples comes back unchanged (engine ``"none"``)."""
+        a share ``unspun_share`` of examples comes back unchanged (engine ``"none"``). Whether
+        quotes are spun is drawn once per document (the first part of ``key``)."""
         rng = example_rng(self.config.seed, *key)
         if rng.random() < self.config.unspun_share:
             return text, [], "none", 0.0
         engine = rng.choice(self.config.engines)
         rate = rng.uniform(engine.rate_min, engine.rate_max)
-        spun, edits = self.spin(text, rng, rate, engine)
+        protect = self.config.protect_quotes or (
+            example_rng(self.config.seed, "quotes", key[:1]).random() >= self.config.quote_spin_share)
+        spun, edits = self.spin(text, rng, rate, engine, protect)
         return spun, edits, engine.name, rate
+
+
+def _sentence_initial(lower: list[str], i: int) -> bool:
+    """Token ``i`` starts a sentence (a full stop after a title such as "Dr." does not end one)."""
+    if i == 0:
+        return True
+    return lower[i - 1] in _SENTENCE_OPENERS and not (lower[i - 1] == "." and i > 1 and lower[i - 2] in _TITLES)
+
+
+def _function_words(text: str) -> bool:
+    return all(w in FUNCTION_WORDS for w in text.lower().split())
+
+
+def render(original: str, variant: Variant, tag: str | None, upos: str) -> str | None:
+    """The text that replaces ``original``: ``variant`` inflected to ``tag``, with the first
+    letter's capital copied; None when it cannot be inflected or would change nothing."""
+    replacement = inflect_variant(variant, tag, upos)
+    if replacement is None:
+        return None
+    if original[:1].isupper() and replacement[:1].islower():
+        replacement = replacement[:1].upper() + replacement[1:]
+    if replacement == original or not replacement.strip():
+        return None
+    return replacement
 
 
 def apply_edits(text: str, edits: list[SpinEdit]) -> str:

@@ -46,7 +46,10 @@ COMMANDS = {
     "serve": LazyCommand("service.cli:serve", "serve", "Serve POST /v1/restore and the review page."),
     "build-dataset": LazyCommand("training.cli:build_dataset_cmd", "train", "Spin a clean corpus into training pairs."),
     "train": LazyCommand("training.cli:train_cmd", "train", "Train or fine-tune a restorer."),
-    "evaluate": LazyCommand("training.cli:evaluate_cmd", "train", "Score a model on a dataset's test split."),
+    "evaluate": LazyCommand("training.cli:evaluate_cmd", "train",
+                            "Score a model on a dataset's test split or on annotated real spun text."),
+    "channel-coverage": LazyCommand("training.cli:channel_coverage_cmd", "train",
+                                    "Share of real spinners' places the builder's spinner can produce."),
 }
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from training.errors import ConfigError, LexiconError
 from training.lexicon import LexiconConfig, load_lexicon, read_seed_table
+from rewrite.text import WORD_RE
 from training.spinner import EngineConfig, SpinEdit, Spinner, SpinnerConfig, apply_edits
 
 
@@ -166,3 +167,129 @@ def test_protect_quotes_covers_what_the_restorer_protects(small_lexicon, seed_on
     for text in ("He said «the war is over» today.", 'He said "the war is over today.'):
         spun, _ = spin_all(guarded, text, seed_only_engine)
         assert "the war is over" in spun, text
+# ---------------------------------------------------------------- what real spinners do
+
+
+def rules_spinner(small_lexicon, **engine):
+    from training.rules import rule_table
+
+    small_lexicon.entries["rules"] = rule_table()
+    settings = dict(name_spin_prob=0.0, shorter_match_prob=0.0, reorder_prob=0.0, filler_prob=0.0)
+    settings.update(engine)
+    e = EngineConfig("r", {"seed": 1.0, "rules": 1.0}, 1.0, 1.0, **settings)
+    return Spinner(small_lexicon, SpinnerConfig(engines=[e])), e
+
+
+def test_number_words_become_digits_never_the_reverse(small_lexicon):
+    spinner, engine = rules_spinner(small_lexicon)
+    spun, _ = spinner.spin("Twenty-one of the four men paid 7 percent.", random.Random(0), 1.0, engine)
+    assert spun.startswith("21 of the 4 men paid 7 %")
+    from training.rules import rule_table
+
+    assert not any(key[0].isdigit() for key in rule_table())
+
+
+def test_contractions_created_expanded_and_split(small_lexicon):
+    spinner, engine = rules_spinner(small_lexicon)
+    outs = {spinner.spin(t, random.Random(s), 1.0, engine)[0] for t in ("He is here.", "It doesn’t count.")
+            for s in range(30)}
+    assert "He's here." in outs and "He’s here." in outs
+    assert "It does not count." in outs and "It does n’t count." in outs
+    assert "It does n't count." not in outs  # a split keeps the text's apostrophe
+
+
+def test_filler_after_auxiliary_and_reorder(small_lexicon):
+    spinner, engine = rules_spinner(small_lexicon, reorder_prob=1.0)
+    outs = {spinner.spin("They had tried it in fits and starts.", random.Random(s), 1.0, engine)[0] for s in range(40)}
+    assert any("had actually tried" in o or "had really tried" in o for o in outs)
+    assert any("starts and fits" in o for o in outs)
+
+
+def test_names_spun_but_personal_names_kept(small_lexicon, seed_only_engine):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["seed"]["house"] = [Variant("home", "seed", "word", "NOUN")]
+    small_lexicon.entries["seed"]["rice"] = [Variant("grain", "seed", "word", "NOUN")]
+    engine = EngineConfig("n", {"seed": 1.0}, 1.0, 1.0, name_spin_prob=1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    assert spinner.spin("He won the House vote.", random.Random(0), 1.0, engine)[0] == "He won the Home vote."
+    for text in ("They met Condoleezza Rice there.", "They met Dr. Rice there.", "They met Secretary Rice there."):
+        assert spinner.spin(text, random.Random(0), 1.0, engine)[0] == text
+
+
+def test_possessive_spun_on_its_stem(small_lexicon, seed_only_engine):
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine]))
+    text = "The people’s war ended."
+    spun, edits = spin_all(spinner, text, seed_only_engine)
+    assert "individuals’s" in spun and apply_edits(text, edits) == spun
+
+
+def test_shorter_match_inside_a_phrase(small_lexicon):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["seed"]["least"] = [Variant("minimum", "seed", "word", "")]
+    longest = EngineConfig("l", {"seed": 1.0}, 1.0, 1.0, shorter_match_prob=0.0)
+    shorter = EngineConfig("s", {"seed": 1.0}, 1.0, 1.0, shorter_match_prob=1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[longest, shorter]))
+    text = "It took at least a day."
+    tokens = [m.span() for m in WORD_RE.finditer(text)]
+    lower = [text[a:b].lower() for a, b in tokens]
+    at = lower.index("at")
+
+    def lengths(engine):
+        return {spinner.match(text, tokens, lower, at, engine, random.Random(s), set())[0] for s in range(20)}
+
+    assert lengths(longest) == {2}  # "at least" as a whole
+    small_lexicon.entries["seed"]["at"] = [Variant("on", "seed", "word", "")]
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[longest, shorter]))
+    assert lengths(shorter) == {1}  # "at" alone, inside the phrase
+
+
+def test_quotes_spun_in_a_share_of_documents(small_lexicon, seed_only_engine):
+    config = SpinnerConfig(engines=[seed_only_engine], quote_spin_share=0.5, unspun_share=0.0)
+    spinner = Spinner(small_lexicon, config)
+    text = "“The war is over,” he said."
+    inside = [spinner.spin_example(text, f"doc{d}", 0, 0)[0].startswith("“The struggle") for d in range(200)]
+    assert 0.35 < sum(inside) / 200 < 0.65
+    # the draw is per document: every sentence of a document agrees
+    assert len({spinner.spin_example(text, "doc7", i, 0)[0].startswith("“The struggle") for i in range(20)}) == 1
+    never = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine], quote_spin_share=0.5, protect_quotes=True))
+    assert not any(never.spin_example(text, f"doc{d}", 0, 0)[0].startswith("“The struggle") for d in range(50))
+
+
+def test_thesauri_swap_function_words_only_for_function_words(small_lexicon, seed_only_engine):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["moby"] = {"but": [Variant("however", "moby"), Variant("boundary", "moby")]}
+    engine = EngineConfig("m", {"moby": 1.0}, 1.0, 1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    outs = {spinner.spin("Small but strong.", random.Random(s), 1.0, engine)[0] for s in range(20)}
+    assert outs == {"Small however strong."}
+
+
+def test_meteor_both_directions_top_k_and_bad_record(tmp_path):
+    import gzip
+
+    from training.lexicon import read_meteor
+
+    records = [("0.02", "against", "opposed to"), ("0.01", "against", "versus"), ("0.005", "against", "in the face of"),
+               ("0.5", "the european content", "a european dimension")]
+    path = tmp_path / "para.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("".join(f"{p}\n{a}\n{b}\n" for p, a, b in records))
+    table, _ = read_meteor(0.01, 4, top_k=1, path=path)
+    assert [v.text for v in table["against"]] == ["opposed to"]  # the most probable one only
+    assert [v.text for v in table["opposed to"]] == ["against"]  # and the other way round
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("0.5\nagainst\nversus\nnot-a-number\nx\ny\n")
+    with pytest.raises(LexiconError, match=r"para.gz:4: expected a record"):
+        read_meteor(0.01, 4, path=path)
+
+
+def test_function_words_swapped_within_their_class(small_lexicon):
+    from training.rules import FUNCTION_CLASSES
+
+    spinner, engine = rules_spinner(small_lexicon)
+    outs = {spinner.spin("Cats would stay.", random.Random(s), 1.0, engine)[0] for s in range(80)}
+    modals = {o.split()[1] for o in outs}
+    assert {"might", "could", "can"} <= modals and modals <= set(FUNCTION_CLASSES[0])
