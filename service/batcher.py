@@ -214,9 +214,15 @@ class Batcher:
             logger.warning("the model call did not stop within %.1f s; leaving it behind", grace_s)
 
     async def submit(
-        self, restorer: RestorerLike, texts: list[str], options: Options = Options()
+        self,
+        restorer: RestorerLike,
+        texts: list[str],
+        options: Options = Options(),
+        *,
+        timeout_s: float | None = None,
     ) -> list[Any]:
-        """Restore ``texts`` with ``restorer``, sharing a model call with concurrent jobs."""
+        """Restore ``texts`` with ``restorer``, sharing a model call with concurrent jobs, within
+        ``timeout_s`` (default: the batcher's limit)."""
         if self._worker is None:
             raise NotRunning("the service is not running; retry later")
         if self._pending_texts + len(texts) > self.queue_size:
@@ -231,11 +237,12 @@ class Batcher:
         self._pending_texts += len(job.texts)
         self._pending_chars += job.chars
         self._wakeup.set()
+        limit = self.timeout_s if timeout_s is None else timeout_s
         try:
-            return await asyncio.wait_for(job.future, self.timeout_s)
+            return await asyncio.wait_for(job.future, limit)
         except TimeoutError:
             raise Timeout(
-                f"the restoration took longer than {self.timeout_s:g} s; send shorter or fewer "
+                f"the restoration took longer than {limit:g} s; send shorter or fewer "
                 "texts, or retry later"
             ) from None
 

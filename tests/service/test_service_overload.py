@@ -271,3 +271,15 @@ def _post_quietly(url: str) -> None:
         httpx.post(url + "/v1/restore", json={"text": "mentioned"}, timeout=60)
     except httpx.HTTPError:
         pass
+
+
+def test_a_slow_warm_up_is_served_anyway_without_a_speed_estimate(monkeypatch):
+    import service.main
+
+    monkeypatch.setattr(service.main, "WARMUP_TIMEOUT_S", 0.2)
+    fake = CancellableRestorer(seconds_per_char=0.01)  # the warm-up text takes ~3 s
+    with running_app(fake, warmup=True) as client:  # ready, not "failed"
+        assert client.app.state.load_error is None
+        assert client.app.state.batcher.throughput.chars_per_s is None
+        fake.seconds_per_char = 0.0
+        assert client.post("/v1/restore", json={"text": "they mentioned"}).json()["results"][0]["text"] == "they said"
