@@ -112,25 +112,29 @@ class _Call:
 
 
 class Throughput:
-    """Characters per second the model got through in its last ``window`` finished calls
-    (characters over seconds, so long calls weigh more). ``None`` until a call is timed.
+    """Characters per second the model got through in its last ``window`` timed calls of the
+    last ``max_age_s`` seconds (characters over seconds, so long calls weigh more); ``None``
+    when there is none, so that a stale speed is measured again.
 
         >>> t = Throughput(); t.add(1000, 0.5); t.add(3000, 0.5); t.chars_per_s
         4000.0
     """
 
-    def __init__(self, window: int = 16) -> None:
-        self._calls: deque[tuple[int, float]] = deque(maxlen=window)
+    def __init__(self, window: int = 16, max_age_s: float = 120.0) -> None:
+        self.max_age_s = max_age_s
+        self._calls: deque[tuple[int, float, float]] = deque(maxlen=window)
 
     def add(self, chars: int, seconds: float) -> None:
         if chars > 0 and seconds > 0:
-            self._calls.append((chars, seconds))
+            self._calls.append((chars, seconds, time.monotonic()))
 
     @property
     def chars_per_s(self) -> float | None:
-        if not self._calls:
+        oldest = time.monotonic() - self.max_age_s
+        recent = [(c, s) for c, s, at in self._calls if at >= oldest]
+        if not recent:
             return None
-        return sum(c for c, _ in self._calls) / sum(s for _, s in self._calls)
+        return sum(c for c, _ in recent) / sum(s for _, s in recent)
 
 
 def accepts_cancel(restorer: object) -> bool:
@@ -364,7 +368,11 @@ class Batcher:
             return
         except Exception as error:  # a model failure must not kill the worker
             if call.cancel.is_set():
-                logger.info("a model call stopped after %.1f s: %s", time.monotonic() - call.started, error)
+                elapsed = time.monotonic() - call.started
+                logger.info("a model call stopped after %.1f s: %s", elapsed, error)
+                if elapsed >= self.timeout_s * self.admit_share:
+                    # It did not get through call.chars in elapsed s: the speed is below that.
+                    self.throughput.add(call.chars, elapsed)
             else:
                 logger.exception("restore_many failed for %d jobs", len(jobs))
             for job in jobs:
@@ -373,8 +381,10 @@ class Batcher:
         finally:
             if self._call is call:
                 self._call = None
-        if not call.cancel.is_set():  # a call nobody waited for answered nothing: not timed
-            self.throughput.add(call.chars, time.monotonic() - call.started)
+        elapsed = time.monotonic() - call.started
+        if not call.cancel.is_set() or elapsed >= self.timeout_s * self.admit_share:
+            # (a call stopped early on a client's hang-up says little about the speed)
+            self.throughput.add(call.chars, elapsed)
         start = 0
         for job in jobs:
             _settle(job, result=results[start : start + len(job.texts)])

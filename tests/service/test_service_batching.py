@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rewrite.errors import InputError
-from service.batcher import Batcher, NotRunning, Options, QueueFull, Timeout
+from service.batcher import Batcher, NotRunning, Options, QueueFull, Throughput, Timeout
 from tests.service.service_fakes import FakeRestorer, run_batcher, running_app, wait_until
 
 # --- through the app -------------------------------------------------------------------------
@@ -19,7 +19,8 @@ from tests.service.service_fakes import FakeRestorer, run_batcher, running_app, 
 def test_concurrent_requests_are_served_by_fewer_model_calls():
     gate = threading.Event()
     fake = FakeRestorer(gate=gate)
-    with running_app(fake, batch_wait_ms=5) as client, ThreadPoolExecutor(8) as pool:
+    # batch_seconds: the gate makes the first call look slow; no cap on the call size here
+    with running_app(fake, batch_wait_ms=5, batch_seconds=600) as client, ThreadPoolExecutor(8) as pool:
         batcher = client.app.state.batcher
 
         def post(i):
@@ -106,8 +107,14 @@ def test_slow_restoration_is_504_and_abandoned_jobs_are_skipped():
         assert stuck.result().status_code == 504
         assert batcher.pending_texts == 0  # the timed-out job left the queue
         gate.set()
+        wait_until(lambda: not batcher.busy)
+        # "first" took over the limit for 5 characters: that is the model's speed now, so a
+        # request that could not finish in time is refused at once rather than run into a 504.
+        refused = client.post("/v1/restore", json={"text": "third"})
+        assert refused.status_code == 503 and refused.headers["Retry-After"]
+        batcher.throughput = Throughput()  # the speed measured again (old samples expire)
         assert client.post("/v1/restore", json={"text": "third"}).status_code == 200
-    assert [call[0] for call in fake.calls] == [["first"], ["third"]]
+    assert [call[0] for call in fake.calls] == [["first"], ["third"]]  # "second" never ran
 
 
 # --- the Batcher on its own ------------------------------------------------------------------

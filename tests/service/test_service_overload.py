@@ -131,6 +131,25 @@ def test_throughput_is_characters_over_seconds_of_recent_calls():
     assert throughput.chars_per_s == 650
     throughput.add(0, 0.0)  # ignored
     assert throughput.chars_per_s == 650
+    throughput.max_age_s = 0.0  # samples expire: a stale speed is measured again
+    assert throughput.chars_per_s is None
+
+
+def test_a_call_that_ran_into_the_limit_still_tells_the_speed():
+    fake = CancellableRestorer(seconds_per_char=0.01)  # 100 characters a second
+
+    async def scenario(batcher):
+        with pytest.raises(Timeout):
+            await batcher.submit(fake, ["x" * 1000])  # 10 s of work, stopped after 0.5 s
+        await _until(lambda: not batcher.busy)
+        speed = batcher.throughput.chars_per_s  # at most 1,000 / 0.5
+        started = time.monotonic()
+        with pytest.raises(Overloaded):
+            await batcher.submit(fake, ["y" * 1000])  # refused at once, not another 504
+        return speed, time.monotonic() - started
+
+    speed, waited = run_batcher(scenario, timeout_s=0.5, wait_ms=0)
+    assert speed is not None and speed <= 2000 and waited < 0.05
 
 
 def test_work_that_cannot_finish_in_time_is_refused_at_once_with_retry_after():
@@ -138,20 +157,20 @@ def test_work_that_cannot_finish_in_time_is_refused_at_once_with_retry_after():
 
     async def scenario(batcher):
         await batcher.submit(fake, ["a" * 200])  # times the model: ~1,000 chars/s
-        running = asyncio.create_task(batcher.submit(fake, ["b" * 2000]))  # ~2 s of work
+        running = asyncio.create_task(batcher.submit(fake, ["b" * 5000]))  # ~5 s of work
         await _until(fake.running.is_set)
         started = time.monotonic()
         with pytest.raises(Overloaded) as refused:
-            await batcher.submit(fake, ["c" * 4000])  # 2 s + 4 s > 0.8 x 6 s
+            await batcher.submit(fake, ["c" * 4000])  # 5 s + 4 s > 0.8 x 10 s
         waited = time.monotonic() - started
-        fits = await batcher.submit(fake, ["they mentioned"])  # 2 s + 0.01 s fits
+        fits = await batcher.submit(fake, ["they mentioned"])  # 5 s + 0.01 s fits
         await running
         with pytest.raises(Overloaded) as too_big:
-            await batcher.submit(fake, ["d" * 6000])  # alone 6 s > 4.8 s
+            await batcher.submit(fake, ["d" * 9000])  # alone 9 s > 8 s
         return refused.value, waited, fits, too_big.value
 
-    # (a busy machine only makes the measured speed lower, and refusals likelier)
-    refused, waited, fits, too_big = run_batcher(scenario, timeout_s=6.0, wait_ms=0, retry_after_s=1)
+    # (a busy machine makes the measured speed lower: up to 1.5x here still passes)
+    refused, waited, fits, too_big = run_batcher(scenario, timeout_s=10.0, wait_ms=0, retry_after_s=1)
     assert waited < 0.05
     assert "busy" in str(refused) and 1 <= refused.retry_after_s <= 10
     assert fits[0].text == "they said"
@@ -218,7 +237,7 @@ def test_a_client_that_hangs_up_frees_the_model_within_a_second():
         answered = time.monotonic() - hung_up
         cancelled_calls = app.state.batcher.cancelled_calls
     assert response.status_code == 200 and response.json()["results"][0]["text"] == "they said"
-    assert answered < 2.0
+    assert answered < 3.0  # the 2 s target is measured with the real model (README)
     assert cancelled_calls == 1
 
 
