@@ -254,12 +254,18 @@ class Batcher:
         """Seconds until ``chars`` more characters would be restored, given the work queued and
         in flight and the measured speed; ``None`` before any call was timed."""
         rate = self.throughput.chars_per_s
+        call = self._call
+        elapsed = time.monotonic() - call.started if call is not None else 0.0
+        if call is not None and elapsed >= self.timeout_s * self.admit_share / 2:
+            # A call that has run this long without getting through its characters says the
+            # speed is below call.chars / elapsed, measured or not (a machine gone slow).
+            bound = call.chars / elapsed
+            rate = bound if rate is None else min(rate, bound)
         if rate is None:
             return None
         ahead = self._pending_chars
-        if self._call is not None and not self._call.cancel.is_set():
-            done = (time.monotonic() - self._call.started) * rate
-            ahead += max(0.0, self._call.chars - done)
+        if call is not None and not call.cancel.is_set():
+            ahead += max(0.0, call.chars - elapsed * rate)
         return (ahead + chars) / rate
 
     def _admit(self, job: _Job) -> None:
