@@ -404,17 +404,22 @@ def test_real_restorer_from_a_model_folder(tiny_model_dir, tmp_path):
     assert len(rows) == 1 and rows[0][0].startswith(weights + "+")  # weights hash + backend
 
 
+def _convert_seconds(tmp_path, sentences: int) -> tuple[float, list[dict]]:
+    src, out = tmp_path / f"src{sentences}", tmp_path / f"out{sentences}"
+    src.mkdir()
+    (src / "long.txt").write_bytes(b"They mentioned it. " * sentences + b"\nThe end mentioned.\n")
+    started = time.monotonic()
+    summary = run(src, out, report=str(tmp_path / f"r{sentences}.jsonl"))
+    assert (summary.ok, summary.edits) == (1, sentences + 1)
+    return time.monotonic() - started, read_report(tmp_path / f"r{sentences}.jsonl")["long.txt"]["edits"]
+
+
 @pytest.mark.slow
 def test_a_long_single_line_file_converts_in_linear_time(tmp_path):
-    # 1.9 MB on one line, 100,000 sentences and edits: 165 s before (the sentence splitter sliced
-    # the rest of the line at every sentence, the report counted line breaks from the top for
-    # every edit); about 5 s now on 2 busy cores.
-    src, out = tmp_path / "src", tmp_path / "out"
-    src.mkdir()
-    (src / "long.txt").write_bytes(b"They mentioned it. " * 100_000 + b"\nThe end mentioned.\n")
-    started = time.monotonic()
-    summary = run(src, out, report=str(tmp_path / "r.jsonl"))
-    assert time.monotonic() - started < 40
-    assert (summary.ok, summary.edits) == (1, 100_001)
-    edits = read_report(tmp_path / "r.jsonl")["long.txt"]["edits"]
+    # The sentence splitter sliced the rest of the line at every sentence and the report counted
+    # line breaks from the top for every edit: quadratic (1.9 MB on one line took 165 s, now
+    # about 5 s). Four times the line must cost about four times as long, not sixteen.
+    small, _ = _convert_seconds(tmp_path, 10_000)
+    large, edits = _convert_seconds(tmp_path, 40_000)
+    assert large < 8 * small + 1
     assert (edits[0]["line"], edits[-2]["line"], edits[-1]["line"]) == (1, 1, 2)
