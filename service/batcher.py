@@ -112,25 +112,29 @@ class _Call:
 
 
 class Throughput:
-    """Characters per second the model got through in its last ``window`` finished calls
-    (characters over seconds, so long calls weigh more). ``None`` until a call is timed.
+    """Characters per second the model got through in its last ``window`` timed calls of the
+    last ``max_age_s`` seconds (characters over seconds, so long calls weigh more); ``None``
+    when there is none, so that a stale speed is measured again.
 
         >>> t = Throughput(); t.add(1000, 0.5); t.add(3000, 0.5); t.chars_per_s
         4000.0
     """
 
-    def __init__(self, window: int = 16) -> None:
-        self._calls: deque[tuple[int, float]] = deque(maxlen=window)
+    def __init__(self, window: int = 16, max_age_s: float = 120.0) -> None:
+        self.max_age_s = max_age_s
+        self._calls: deque[tuple[int, float, float]] = deque(maxlen=window)
 
     def add(self, chars: int, seconds: float) -> None:
         if chars > 0 and seconds > 0:
-            self._calls.append((chars, seconds))
+            self._calls.append((chars, seconds, time.monotonic()))
 
     @property
     def chars_per_s(self) -> float | None:
-        if not self._calls:
+        oldest = time.monotonic() - self.max_age_s
+        recent = [(c, s) for c, s, at in self._calls if at >= oldest]
+        if not recent:
             return None
-        return sum(c for c, _ in self._calls) / sum(s for _, s in self._calls)
+        return sum(c for c, _ in recent) / sum(s for _, s in recent)
 
 
 def accepts_cancel(restorer: object) -> bool:
@@ -214,9 +218,15 @@ class Batcher:
             logger.warning("the model call did not stop within %.1f s; leaving it behind", grace_s)
 
     async def submit(
-        self, restorer: RestorerLike, texts: list[str], options: Options = Options()
+        self,
+        restorer: RestorerLike,
+        texts: list[str],
+        options: Options = Options(),
+        *,
+        timeout_s: float | None = None,
     ) -> list[Any]:
-        """Restore ``texts`` with ``restorer``, sharing a model call with concurrent jobs."""
+        """Restore ``texts`` with ``restorer``, sharing a model call with concurrent jobs, within
+        ``timeout_s`` (default: the batcher's limit)."""
         if self._worker is None:
             raise NotRunning("the service is not running; retry later")
         if self._pending_texts + len(texts) > self.queue_size:
@@ -231,11 +241,12 @@ class Batcher:
         self._pending_texts += len(job.texts)
         self._pending_chars += job.chars
         self._wakeup.set()
+        limit = self.timeout_s if timeout_s is None else timeout_s
         try:
-            return await asyncio.wait_for(job.future, self.timeout_s)
+            return await asyncio.wait_for(job.future, limit)
         except TimeoutError:
             raise Timeout(
-                f"the restoration took longer than {self.timeout_s:g} s; send shorter or fewer "
+                f"the restoration took longer than {limit:g} s; send shorter or fewer "
                 "texts, or retry later"
             ) from None
 
@@ -243,12 +254,18 @@ class Batcher:
         """Seconds until ``chars`` more characters would be restored, given the work queued and
         in flight and the measured speed; ``None`` before any call was timed."""
         rate = self.throughput.chars_per_s
+        call = self._call
+        elapsed = time.monotonic() - call.started if call is not None else 0.0
+        if call is not None and elapsed >= self.timeout_s * self.admit_share / 2:
+            # A call that has run this long without getting through its characters says the
+            # speed is below call.chars / elapsed, measured or not (a machine gone slow).
+            bound = call.chars / elapsed
+            rate = bound if rate is None else min(rate, bound)
         if rate is None:
             return None
         ahead = self._pending_chars
-        if self._call is not None and not self._call.cancel.is_set():
-            done = (time.monotonic() - self._call.started) * rate
-            ahead += max(0.0, self._call.chars - done)
+        if call is not None and not call.cancel.is_set():
+            ahead += max(0.0, call.chars - elapsed * rate)
         return (ahead + chars) / rate
 
     def _admit(self, job: _Job) -> None:
@@ -357,7 +374,11 @@ class Batcher:
             return
         except Exception as error:  # a model failure must not kill the worker
             if call.cancel.is_set():
-                logger.info("a model call stopped after %.1f s: %s", time.monotonic() - call.started, error)
+                elapsed = time.monotonic() - call.started
+                logger.info("a model call stopped after %.1f s: %s", elapsed, error)
+                if elapsed >= self.timeout_s * self.admit_share:
+                    # It did not get through call.chars in elapsed s: the speed is below that.
+                    self.throughput.add(call.chars, elapsed)
             else:
                 logger.exception("restore_many failed for %d jobs", len(jobs))
             for job in jobs:
@@ -366,8 +387,10 @@ class Batcher:
         finally:
             if self._call is call:
                 self._call = None
-        if not call.cancel.is_set():  # a call nobody waited for answered nothing: not timed
-            self.throughput.add(call.chars, time.monotonic() - call.started)
+        elapsed = time.monotonic() - call.started
+        if not call.cancel.is_set() or elapsed >= self.timeout_s * self.admit_share:
+            # (a call stopped early on a client's hang-up says little about the speed)
+            self.throughput.add(call.chars, elapsed)
         start = 0
         for job in jobs:
             _settle(job, result=results[start : start + len(job.texts)])

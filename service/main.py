@@ -135,19 +135,33 @@ WARMUP_TEXT = (
 )
 
 
+WARMUP_TIMEOUT_S = 120.0
+
+
 async def _load(app: FastAPI, settings: Settings, load_restorer: RestorerLoader) -> None:
     try:
         restorer = await asyncio.to_thread(_load_and_describe, settings, load_restorer)
         if settings.warmup:
-            started = time.monotonic()
-            await app.state.batcher.submit(restorer, [WARMUP_TEXT])
-            logger.info("model timed on start-up: %.2f s for %d characters", time.monotonic() - started, len(WARMUP_TEXT))
+            await _time_model(app.state.batcher, restorer, settings)
     except Exception as error:  # reported by /readyz and every /v1 call; the process stays up
         app.state.load_error = str(error) or type(error).__name__
         logger.error("could not load the model: %s", app.state.load_error)
         return
     app.state.restorer = restorer
     logger.info("model loaded: %s", _describe(restorer))
+
+
+async def _time_model(batcher: Batcher, restorer: ServedRestorer, settings: Settings) -> None:
+    """Restore ``WARMUP_TEXT`` once so that the batcher has a speed before the first request. A
+    model that fails here is broken (the error propagates); one that is merely slow (a busy
+    machine) is served anyway, and shedding starts once a call has been timed."""
+    started = time.monotonic()
+    try:
+        await batcher.submit(restorer, [WARMUP_TEXT], timeout_s=WARMUP_TIMEOUT_S)
+    except Timeout:
+        logger.warning("timing the model took over %g s; serving without a speed estimate", WARMUP_TIMEOUT_S)
+        return
+    logger.info("model timed on start-up: %.2f s for %d characters", time.monotonic() - started, len(WARMUP_TEXT))
 
 
 def _describe(restorer: ServedRestorer) -> str:

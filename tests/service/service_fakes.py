@@ -181,6 +181,23 @@ def isolated_settings(**values) -> Settings:
         return Settings(**values)
 
 
+def run_batcher(scenario, **options):
+    """``asyncio.run`` of ``scenario(batcher)`` with a started ``Batcher(**options)``, stopped after."""
+    import asyncio
+
+    from service.batcher import Batcher
+
+    async def main():
+        batcher = Batcher(**options)
+        await batcher.start()
+        try:
+            return await scenario(batcher)
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(main())
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rewrite.errors import InputError
-from service.batcher import Batcher, NotRunning, QueueFull, Timeout
-from tests.service.service_fakes import FakeRestorer, running_app, wait_until
+from service.batcher import Batcher, NotRunning, QueueFull, Throughput, Timeout
+from tests.service.service_fakes import FakeRestorer, run_batcher, running_app, wait_until
 
 # --- through the app -------------------------------------------------------------------------
 
@@ -19,7 +19,8 @@ from tests.service.service_fakes import FakeRestorer, running_app, wait_until
 def test_concurrent_requests_are_served_by_fewer_model_calls():
     gate = threading.Event()
     fake = FakeRestorer(gate=gate)
-    with running_app(fake, batch_wait_ms=5) as client, ThreadPoolExecutor(8) as pool:
+    # batch_seconds: the gate makes the first call look slow; no cap on the call size here
+    with running_app(fake, batch_wait_ms=5, batch_seconds=600) as client, ThreadPoolExecutor(8) as pool:
         batcher = client.app.state.batcher
 
         def post(i):
@@ -106,23 +107,17 @@ def test_slow_restoration_is_504_and_abandoned_jobs_are_skipped():
         assert stuck.result().status_code == 504
         assert batcher.pending_texts == 0  # the timed-out job left the queue
         gate.set()
+        wait_until(lambda: not batcher.busy)
+        # "first" took over the limit for 5 characters: that is the model's speed now, so a
+        # request that could not finish in time is refused at once rather than run into a 504.
+        refused = client.post("/v1/restore", json={"text": "third"})
+        assert refused.status_code == 503 and refused.headers["Retry-After"]
+        batcher.throughput = Throughput()  # the speed measured again (old samples expire)
         assert client.post("/v1/restore", json={"text": "third"}).status_code == 200
-    assert [call[0] for call in fake.calls] == [["first"], ["third"]]
+    assert [call[0] for call in fake.calls] == [["first"], ["third"]]  # "second" never ran
 
 
 # --- the Batcher on its own ------------------------------------------------------------------
-
-
-def _run(coroutine_function, **batcher_options):
-    async def main():
-        batcher = Batcher(**batcher_options)
-        await batcher.start()
-        try:
-            return await coroutine_function(batcher)
-        finally:
-            await batcher.stop()
-
-    return asyncio.run(main())
 
 
 def test_batches_are_capped_at_max_batch_texts():
@@ -132,7 +127,7 @@ def test_batches_are_capped_at_max_batch_texts():
         jobs = [batcher.submit(fake, [f"t{i}"]) for i in range(5)]
         return await asyncio.gather(*jobs)
 
-    results = _run(scenario, wait_ms=20, max_batch_texts=2)
+    results = run_batcher(scenario, wait_ms=20, max_batch_texts=2)
     assert [r[0].text for r in results] == [f"t{i}" for i in range(5)]
     assert [len(call[0]) for call in fake.calls] == [2, 2, 1]
 
@@ -145,7 +140,7 @@ def test_a_lone_request_waits_only_wait_ms():
         await batcher.submit(fake, ["x"])
         return time.monotonic() - started
 
-    elapsed = _run(scenario, wait_ms=30)
+    elapsed = run_batcher(scenario, wait_ms=30)
     assert 0.025 <= elapsed < 1.0
 
 
@@ -156,7 +151,7 @@ def test_one_bad_text_does_not_fail_its_batch_mates():
         jobs = [batcher.submit(fake, [text]) for text in ("ok mentioned", "bad \x00", "fine")]
         return await asyncio.gather(*jobs, return_exceptions=True)
 
-    good, bad, fine = _run(scenario, wait_ms=20)
+    good, bad, fine = run_batcher(scenario, wait_ms=20)
     assert good[0].text == "ok said"
     assert isinstance(bad, InputError)
     assert fine[0].text == "fine"
@@ -179,7 +174,7 @@ def test_queue_full_and_timeout_errors():
             await asyncio.gather(busy, queued)
         gate.set()
 
-    _run(scenario, queue_size=2, timeout_s=0.2, wait_ms=0)
+    run_batcher(scenario, queue_size=2, timeout_s=0.2, wait_ms=0)
 
 
 def test_wrong_result_count_from_the_restorer_is_an_error_not_a_hang():
@@ -191,7 +186,7 @@ def test_wrong_result_count_from_the_restorer_is_an_error_not_a_hang():
         with pytest.raises(RuntimeError, match="returned 1 results for 2 texts"):
             await batcher.submit(Short(), ["a", "b"])
 
-    _run(scenario)
+    run_batcher(scenario)
 
 
 def test_stopped_batcher_refuses_and_fails_waiting_jobs():

@@ -39,7 +39,7 @@ STATUSES: Counter = Counter()
 
 def _app():
     restorer = Restorer(SwapBackend())
-    return create_app(isolated_settings(max_text_chars=2_000), load_restorer=lambda _settings: restorer)
+    return create_app(isolated_settings(max_text_chars=500), load_restorer=lambda _settings: restorer)
 
 
 # The document the app serves (building it starts nothing); requests go to a live server.
