@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rewrite.errors import InputError
-from service.batcher import Batcher, NotRunning, Options, QueueFull, Throughput, Timeout
+from service.batcher import Batcher, NotRunning, QueueFull, Throughput, Timeout
 from tests.service.service_fakes import FakeRestorer, run_batcher, running_app, wait_until
 
 # --- through the app -------------------------------------------------------------------------
