@@ -265,21 +265,7 @@ def _guided(model, input_ids, attention_mask, max_new_tokens, draft_len, word_st
             **{cache_arg: cache},
         )
         passes += 1
-        logits = out.logits  # [active, width, vocab]
-        preds = logits.argmax(-1)
-        # accepted[b]: how many draft tokens in a row equal the model's prediction before them
-        positions = torch.arange(width, device=device)[None, :]
-        agree = (preds[:, :-1] == step_ids[:, 1:]) & (positions[:, :-1] < n_draft[:, None])
-        accepted = agree.long().cumprod(1).sum(1)  # [active]
-        emit = positions <= accepted[:, None]  # the accepted drafts and one token of the model's own
-        emit_probs = logits[emit].float().softmax(-1).gather(-1, preds[emit][:, None]).squeeze(-1).tolist()
-        preds_list, accepted_list = preds.tolist(), accepted.tolist()
-        offset = 0
-        for b, row in enumerate(active):
-            a = accepted_list[b]
-            probs = emit_probs[offset : offset + a + 1]
-            row.advance(drafts[b], a, preds_list[b][a], probs, eos, max_new_tokens, word_starts)
-            offset += a + 1
+        accepted = _accept(active, drafts, step_ids, n_draft, out.logits, eos, max_new_tokens, word_starts)
         lengths = lengths + 1 + accepted  # the cache holds `width` new columns, 1 + accepted valid
         keep = [b for b, row in enumerate(active) if not row.done]
         if not keep:
@@ -293,6 +279,27 @@ def _guided(model, input_ids, attention_mask, max_new_tokens, draft_len, word_st
         _realign(cache.self_attention_cache, past, accepted, lengths)
     logger.debug("guided decoding: %d rows, %d decoder passes", len(rows), passes)
     return [row.out for row in rows], [row.probs for row in rows]
+
+
+def _accept(active, drafts, step_ids, n_draft, logits, eos, max_new_tokens, word_starts) -> torch.Tensor:
+    """Advance every row by one pass: keep the longest draft prefix the model agrees with, then the
+    model's own token. ``logits``: ``[active, width, vocab]`` for ``step_ids`` (each row's last
+    token and its draft). Returns ``accepted``: draft tokens kept per row, ``[active]``."""
+    preds = logits.argmax(-1)
+    # accepted[b]: how many draft tokens in a row equal the model's prediction before them
+    positions = torch.arange(step_ids.shape[1], device=step_ids.device)[None, :]
+    agree = (preds[:, :-1] == step_ids[:, 1:]) & (positions[:, :-1] < n_draft[:, None])
+    accepted = agree.long().cumprod(1).sum(1)  # [active]
+    emit = positions <= accepted[:, None]  # the accepted drafts and one token of the model's own
+    emit_probs = logits[emit].float().softmax(-1).gather(-1, preds[emit][:, None]).squeeze(-1).tolist()
+    preds_list, accepted_list = preds.tolist(), accepted.tolist()
+    offset = 0
+    for b, row in enumerate(active):
+        a = accepted_list[b]
+        row.advance(drafts[b], a, preds_list[b][a], emit_probs[offset : offset + a + 1], eos, max_new_tokens,
+                    word_starts)
+        offset += a + 1
+    return accepted
 
 
 def _drafts(active: list[_Row], draft_len: int | None, max_new_tokens: int) -> list[list[int]]:
@@ -390,19 +397,7 @@ def guided_lm(
             logits = model(input_ids=step_ids, attention_mask=attn, position_ids=pos, use_cache=True,
                            **{cache_arg: cache}).logits  # [active, step, vocab]
             passes += 1
-            preds = logits.argmax(-1)
-            index = torch.arange(step, device=device)[None, :]
-            agree = (preds[:, :-1] == step_ids[:, 1:]) & (index[:, :-1] < n_draft[:, None])
-            accepted = agree.long().cumprod(1).sum(1)
-            emit = index <= accepted[:, None]
-            emit_probs = logits[emit].float().softmax(-1).gather(-1, preds[emit][:, None]).squeeze(-1).tolist()
-            preds_list, accepted_list = preds.tolist(), accepted.tolist()
-            offset = 0
-            for b, row in enumerate(active):
-                a = accepted_list[b]
-                row.advance(drafts[b], a, preds_list[b][a], emit_probs[offset : offset + a + 1], eos,
-                            max_new_tokens, word_starts)
-                offset += a + 1
+            accepted = _accept(active, drafts, step_ids, n_draft, logits, eos, max_new_tokens, word_starts)
             lengths = lengths + 1 + accepted
             keep = [b for b, row in enumerate(active) if not row.done]
             if not keep:

@@ -22,15 +22,13 @@ so a sentence with nothing to restore costs one pass over the prompt and one ove
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import importlib.util
-import json
 import logging
 import os
 from pathlib import Path
 
 from .errors import ModelError
+from .model_folder import cache_root, file_sha256, quiet_transformers, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -62,18 +60,14 @@ def base_gguf() -> Path:
     return path
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("UNSPIN_CACHE") or Path.home() / ".cache" / "unspin")
-
-
 def base_folder() -> Path:
     """A ``save_pretrained`` folder of the dequantized base model and its tokenizer, made on first
     use from the GGUF file (about a minute) and reused after that (a second or two)."""
-    target = _cache_root() / f"smollm2-{BASE_SHA256[:16]}"
+    target = cache_root() / f"smollm2-{BASE_SHA256[:16]}"
     if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
         return target
     gguf = base_gguf()
-    digest = _sha256(gguf)
+    digest = file_sha256(gguf)
     if digest != BASE_SHA256:
         raise ModelError(f"{gguf} has SHA-256 {digest[:12]}..., not the {BASE_DIST} 0.1.2 file unspin was "
                          f"trained on; {INSTALL_HINT}")
@@ -84,7 +78,7 @@ def base_folder() -> Path:
     except ImportError as exc:
         raise ModelError(f"reading the base model needs {exc.name}; {INSTALL_HINT}") from exc
     logger.info("dequantizing %s into %s (once)", gguf.name, target)
-    with _quiet():
+    with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     model.hf_quantizer = None  # the weights are plain tensors now; save_pretrained refuses otherwise
@@ -112,7 +106,7 @@ def load_model(folder: str | os.PathLike | None = None, dtype=None):
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     base = base_folder()
-    with _quiet():
+    with quiet_transformers():
         model = LlamaForCausalLM.from_pretrained(base, dtype=dtype or torch.float32)
     tokenizer_dir = base
     if folder is not None:
@@ -141,10 +135,7 @@ def load_model(folder: str | os.PathLike | None = None, dtype=None):
 
 
 def read_card(folder: Path) -> dict:
-    try:
-        return json.loads((folder / BASE_CARD).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{folder / BASE_CARD} is not readable JSON ({exc}); re-export the model") from exc
+    return read_json(Path(folder) / BASE_CARD)
 
 
 def special_ids(tokenizer) -> tuple[int, int]:
@@ -213,26 +204,3 @@ def _word_start_ids(tokenizer) -> frozenset[int]:
         i for i, piece in enumerate(pieces)
         if piece is not None and (piece.startswith("Ġ") or not any(ch.isalnum() for ch in piece))
     ) | frozenset(tokenizer.all_special_ids)
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-@contextlib.contextmanager
-def _quiet():
-    """No progress bars or load reports from transformers while loading."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if was_enabled:
-            hf_logging.enable_progress_bar()
-

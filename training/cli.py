@@ -5,6 +5,7 @@ Thin: parse, build a config, call the library, turn ``TrainingError`` into a mes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -24,6 +25,20 @@ USER_ERRORS = (TrainingError,)  # the `unspin` group prints these as one line an
 def _fail(exc: Exception) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(2)
+
+
+@contextlib.contextmanager
+def _user_errors():
+    """Exit 2 with the message of a training error or of the rewrite package's errors (a missing
+    model, a bad backend name), which carry their own advice."""
+    try:
+        yield
+    except TrainingError as exc:
+        _fail(exc)
+    except Exception as exc:
+        if exc.__class__.__module__.startswith("rewrite"):
+            _fail(exc)
+        raise
 
 
 def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
@@ -169,17 +184,11 @@ def evaluate_cmd(model, data, markup, backend, max_examples, tortured_max, as_js
     if not data:
         raise click.UsageError("give --data (a built dataset) or --markup (annotated real spun text)")
 
-    try:
+    with _user_errors():
         config = EvalConfig(model=model, data=data, max_examples=max_examples, tortured_max=tortured_max or None)
         if not tortured_max:
             config = dataclasses.replace(config, tortured="")
         results = evaluate(config)
-    except TrainingError as exc:
-        _fail(exc)
-    except Exception as exc:  # the rewrite package's errors (missing model) carry their own message
-        if exc.__class__.__module__.startswith("rewrite"):
-            _fail(exc)
-        raise
     if as_json:
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
         return
@@ -193,16 +202,10 @@ def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: 
 
     from .markup import evaluate_markup, format_curve, markup_files
 
-    try:
+    with _user_errors():
         files = markup_files(list(paths))
         restorer = Restorer.from_pretrained(model or None, backend=backend)
         result = evaluate_markup(files, restorer)
-    except TrainingError as exc:
-        _fail(exc)
-    except Exception as exc:  # the rewrite package's errors (missing model) carry their own message
-        if exc.__class__.__module__.startswith("rewrite"):
-            _fail(exc)
-        raise
     if model:  # beside the model, like metrics.json: the curve and per-file figures, no text
         numbers = {name: {t: {k: v for k, v in r.items() if not isinstance(v, list)} for t, r in by_t.items()}
                    for name, by_t in result["files"].items()}  # misses quote the text: not kept
