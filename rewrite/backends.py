@@ -23,56 +23,16 @@ Hugging Face tokenizer (``tokenizer.json``, ``tokenizer_config.json``);
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import logging
 import os
 from pathlib import Path
 
 from .errors import InputError, ModelError
+from .generated import Generated, to_generated
 from .model_folder import available_cpus, check_model_folder, quiet_transformers, read_json
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class Generated:
-    """One restored sentence and, for each output token, its span in ``text`` and its probability.
-
-    Tokens that only complete part of a character (byte pieces) share the span of the token that
-    completes it; the end-of-sentence token, when present, has the empty span at ``len(text)``.
-    ``complete`` is False when decoding stopped at the length limit before end-of-sentence.
-    """
-
-    text: str
-    token_spans: list[tuple[int, int]]
-    token_probs: list[float]
-    complete: bool = True
-
-    def __post_init__(self) -> None:
-        if len(self.token_spans) != len(self.token_probs):
-            raise ModelError(
-                f"backend gave {len(self.token_spans)} token spans but {len(self.token_probs)} probabilities"
-            )
-
-    def confidence(self, start: int, end: int) -> float:
-        """Least probability among the tokens that wrote ``text[start:end]`` and the token right
-        after them (it decided where the span ends). An empty span uses its two neighbours."""
-        probs: list[float] = []
-        before: float | None = None
-        after: float | None = None
-        for (s, e), p in zip(self.token_spans, self.token_probs):
-            if s < end and e > start:
-                probs.append(p)
-            elif e <= start and s < e:
-                before = p
-            elif s >= end and after is None and (s < e or s == len(self.text)):
-                after = p
-        if start == end and before is not None:
-            probs.append(before)
-        if after is not None:
-            probs.append(after)
-        return min(probs) if probs else 0.0
 
 
 BACKENDS = ("auto", "torch", "torch-greedy", "ct2", "ct2-float32")
@@ -190,7 +150,7 @@ class TorchBackend:
             method=self.method,
             word_starts=self.word_starts,
         )
-        return [_to_generated(self.tokenizer, self.eos_id, ids, probs) for ids, probs in zip(sequences, token_probs)]
+        return [to_generated(self.tokenizer, self.eos_id, ids, probs) for ids, probs in zip(sequences, token_probs)]
 
 
 class Ct2Backend:
@@ -245,7 +205,7 @@ class Ct2Backend:
         batch = self.tokenizer(sentences, padding=True, return_tensors="pt")
         max_new_tokens = self.max_new_tokens or _length_limit(batch["attention_mask"])
         sequences, token_probs = self.model.generate_ids(batch["input_ids"], batch["attention_mask"], max_new_tokens)
-        return [_to_generated(self.tokenizer, self.eos_id, ids, probs) for ids, probs in zip(sequences, token_probs)]
+        return [to_generated(self.tokenizer, self.eos_id, ids, probs) for ids, probs in zip(sequences, token_probs)]
 
 
 def ct2_threads(compute_type: str) -> int:
@@ -285,35 +245,3 @@ def _check_vocabulary(folder: Path, tokenizer, model_vocab_size: int) -> None:
             f"{folder}: the tokenizer has {len(tokenizer)} tokens but the model expects "
             f"{model_vocab_size}; tokenizer.json and model.safetensors come from different models"
         )
-
-
-def _to_generated(tokenizer, eos_id: int, ids: list[int], probs: list[float]) -> Generated:
-    """Generated ids (no decoder start token, cut after end-of-sentence) -> text and token spans."""
-    complete = eos_id in ids
-    if complete:
-        cut = ids.index(eos_id)
-        ids, probs, eos_prob = ids[:cut], probs[:cut], probs[cut]
-    text = tokenizer.batch_decode([ids], skip_special_tokens=True)[0]
-    spans = _token_spans(tokenizer, ids, text)
-    if complete:
-        spans, probs = spans + [(len(text), len(text))], probs + [eos_prob]
-    return Generated(text, spans, [float(p) for p in probs], complete)
-
-
-def _token_spans(tokenizer, ids: list[int], text: str) -> list[tuple[int, int]]:
-    """Character span in ``text`` of each id: where decoding the prefix up to it stops matching.
-
-    A byte piece that leaves a character unfinished decodes to U+FFFD, so it extends the match
-    by nothing; it then shares the span of the piece that completes the character.
-    """
-    prefixes = tokenizer.batch_decode([ids[: k + 1] for k in range(len(ids))], skip_special_tokens=True)
-    spans: list[tuple[int, int]] = []
-    start = reached = 0
-    pending = 0  # ids waiting for a span
-    for k, prefix in enumerate(prefixes):
-        reached = max(reached, len(os.path.commonprefix([prefix, text])))
-        pending += 1
-        if reached > start or k == len(ids) - 1:
-            spans.extend([(start, reached)] * pending)
-            start, pending = reached, 0
-    return spans

@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 
 from .errors import ModelError
+from .generated import to_generated
 from .model_folder import cache_root, file_sha256, quiet_transformers, read_json
 
 logger = logging.getLogger(__name__)
@@ -180,7 +181,6 @@ class LmBackend:
 
     def generate(self, sentences: list[str]):
         """Restore one batch of sentences (pass sentences of similar length)."""
-        from .backends import _to_generated
         from .decoding import greedy_lm, guided_lm
 
         if not sentences:
@@ -194,7 +194,7 @@ class LmBackend:
             sequences, probs = greedy_lm(self.model, spun, self.start_id, self.eos_id, limit)
         else:
             sequences, probs = guided_lm(self.model, spun, self.start_id, self.eos_id, limit, self.word_starts)
-        return [_to_generated(self.tokenizer, self.eos_id, ids, p) for ids, p in zip(sequences, probs)]
+        return [to_generated(self.tokenizer, self.eos_id, ids, p) for ids, p in zip(sequences, probs)]
 
 
 def _word_start_ids(tokenizer) -> frozenset[int]:

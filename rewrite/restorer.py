@@ -30,7 +30,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .align import align, fold_quotes
-from .backends import Generated, load_backend
+from .backends import load_backend
+from .generated import Generated
 from .edits import Edit, apply_edits
 from .errors import Cancelled, InputError, ModelError
 from .guard import GuardConfig, check_change, check_sentence

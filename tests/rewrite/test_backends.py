@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from rewrite import InputError, ModelError, Restorer, apply_edits
-from rewrite.backends import BACKENDS, Ct2Backend, Generated, TorchBackend, _token_spans, load_backend
+from rewrite.backends import BACKENDS, Ct2Backend, Generated, TorchBackend, load_backend
+from rewrite.generated import token_spans
 from rewrite.decoding import generate_ids
 
 SENTENCES = ["Rubio mentioned it.", "Zürich, 東京 😀 and “quoted” words — ß🙂 here.", "x"]
@@ -66,7 +67,7 @@ def test_token_spans_of_byte_pieces(tiny_model_dir):
     text = "ß🙂 x  y\tz"
     ids = tokenizer(text, add_special_tokens=False).input_ids
     assert any(tokenizer.convert_ids_to_tokens(i).startswith("<0x") for i in ids)  # byte fallback used
-    spans = _token_spans(tokenizer, ids, text)
+    spans = token_spans(tokenizer, ids, text)
     assert len(spans) == len(ids)
     assert "".join(text[s:e] for s, e in dict.fromkeys(spans)) == text
     # The two bytes of ß share the span of ß; the four of 🙂 share the span of 🙂.

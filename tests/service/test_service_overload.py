@@ -267,7 +267,7 @@ def test_sigterm_stops_a_busy_server_within_the_shutdown_timeout(tmp_path):
     started = tmp_path / "started"
     env = dict(os.environ, UNSPIN_SHUTDOWN_TIMEOUT_S="1", UNSPIN_TEST_STARTED=str(started), PYTHONPATH=str(REPO))
     port = _free_port()
-    command = [sys.executable, "-c", "from rewrite.cli import main; main()", "serve", "--port", str(port),
+    command = [sys.executable, "-c", "from unspin.cli import main; main()", "serve", "--port", str(port),
                "--log-level", "warning", "--app", "tests.service.service_fakes:stuck_app"]  # fmt: skip
     server = subprocess.Popen(command, cwd=REPO, env=env)
     try:

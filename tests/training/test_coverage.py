@@ -88,7 +88,7 @@ def test_kind_of(original, spun, initial, kind):
 
 
 def test_cli_json_and_text(tmp_path, monkeypatch):
-    from rewrite.cli import cli
+    from unspin.cli import cli
 
     monkeypatch.setenv("UNSPIN_CACHE", str(tmp_path / "cache"))
     path = write(tmp_path, MARKUP)
