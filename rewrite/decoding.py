@@ -126,8 +126,13 @@ def _greedy(model, input_ids, attention_mask, max_new_tokens):
         return_dict_in_generate=True,
     )
     out = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
-    tokens = out.sequences[:, 1:]  # [batch, steps]
-    logits = torch.stack(out.logits, dim=1).float()  # [batch, steps, vocab]
+    return _generated_ids(out.sequences[:, 1:], out.logits, eos)  # without the decoder start token
+
+
+def _generated_ids(tokens: torch.Tensor, step_logits, eos: int) -> tuple[list[list[int]], list[list[float]]]:
+    """``generate``'s new tokens ``[batch, steps]`` and per-step logits -> per row, the ids up to and
+    including ``eos`` and the probability of each."""
+    logits = torch.stack(step_logits, dim=1).float()  # [batch, steps, vocab]
     probs = logits.softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
     sequences, token_probs = [], []
     for row, row_probs in zip(tokens.tolist(), probs.tolist()):
@@ -267,15 +272,11 @@ def _guided(model, input_ids, attention_mask, max_new_tokens, draft_len, word_st
         passes += 1
         accepted = _accept(active, drafts, step_ids, n_draft, out.logits, eos, max_new_tokens, word_starts)
         lengths = lengths + 1 + accepted  # the cache holds `width` new columns, 1 + accepted valid
-        keep = [b for b, row in enumerate(active) if not row.done]
-        if not keep:
+        index, active, lengths, accepted = _retire(active, cache, lengths, accepted)
+        if not active:
             break
-        if len(keep) < len(active):
-            index = torch.tensor(keep, device=device)
-            cache.batch_select_indices(index)
+        if index is not None:
             hidden, enc_mask = hidden[index], enc_mask[index]
-            lengths, accepted = lengths[index], accepted[index]
-            active = [active[b] for b in keep]
         _realign(cache.self_attention_cache, past, accepted, lengths)
     logger.debug("guided decoding: %d rows, %d decoder passes", len(rows), passes)
     return [row.out for row in rows], [row.probs for row in rows]
@@ -300,6 +301,18 @@ def _accept(active, drafts, step_ids, n_draft, logits, eos, max_new_tokens, word
                     word_starts)
         offset += a + 1
     return accepted
+
+
+def _retire(active: list[_Row], cache, lengths: torch.Tensor, accepted: torch.Tensor):
+    """Drop the rows that finished from the batch and the cache. Returns ``(index, active, lengths,
+    accepted)``: ``index`` selects the rows kept (None when all are), for the caller's own
+    per-row tensors; ``active`` is empty when every row is done."""
+    keep = [b for b, row in enumerate(active) if not row.done]
+    if not keep or len(keep) == len(active):
+        return None, [row for row in active if not row.done], lengths, accepted
+    index = torch.tensor(keep, device=lengths.device)
+    cache.batch_select_indices(index)
+    return index, [active[b] for b in keep], lengths[index], accepted[index]
 
 
 def _drafts(active: list[_Row], draft_len: int | None, max_new_tokens: int) -> list[list[int]]:
@@ -399,14 +412,9 @@ def guided_lm(
             passes += 1
             accepted = _accept(active, drafts, step_ids, n_draft, logits, eos, max_new_tokens, word_starts)
             lengths = lengths + 1 + accepted
-            keep = [b for b, row in enumerate(active) if not row.done]
-            if not keep:
+            _, active, lengths, accepted = _retire(active, cache, lengths, accepted)
+            if not active:
                 break
-            if len(keep) < len(active):
-                sel = torch.tensor(keep, device=device)
-                cache.batch_select_indices(sel)
-                lengths, accepted = lengths[sel], accepted[sel]
-                active = [active[b] for b in keep]
             _realign(cache, past, accepted, lengths)
     logger.debug("guided LM decoding: %d rows, %d passes", len(rows), passes)
     return [row.out for row in rows], [row.probs for row in rows]
@@ -427,11 +435,4 @@ def greedy_lm(model, spun: list[list[int]], start: int, eos: int, max_new_tokens
                               pad_token_id=eos, output_logits=True, return_dict_in_generate=True)
     with torch.inference_mode():
         out = model.generate(input_ids=input_ids, attention_mask=mask.long(), generation_config=config)
-    tokens = out.sequences[:, width:]
-    probs = torch.stack(out.logits, dim=1).float().softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-    sequences, token_probs = [], []
-    for row, row_probs in zip(tokens.tolist(), probs.tolist()):
-        end = row.index(eos) + 1 if eos in row else len(row)
-        sequences.append(row[:end])
-        token_probs.append(row_probs[:end])
-    return sequences, token_probs
+    return _generated_ids(out.sequences[:, width:], out.logits, eos)
