@@ -30,12 +30,15 @@ def _encode(tokenizer, texts: list[str], max_len: int) -> tuple[np.ndarray, np.n
     ids: list[list[int]] = []
     for i in range(0, len(texts), 10_000):
         ids.extend(tokenizer(texts[i : i + 10_000], truncation=True, max_length=max_len).input_ids)
+    return flatten(ids, np.uint16 if len(tokenizer) <= 65535 else np.int32)
+
+
+def flatten(ids: list[list[int]], dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Examples' token ids -> ``(flat, offsets)``: ``[[5, 9, 1], [7, 1]]`` -> ``[5, 9, 1, 7, 1]``, ``[0, 3, 5]``."""
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
     offsets = np.zeros(len(ids) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    dtype = np.uint16 if len(tokenizer) <= 65535 else np.int32
-    flat = np.fromiter((t for x in ids for t in x), dtype=dtype, count=int(offsets[-1]))
-    return flat, offsets
+    return np.fromiter((t for x in ids for t in x), dtype=dtype, count=int(offsets[-1])), offsets
 
 
 def tokenize_split(dataset, tokenizer, max_len: int) -> dict[str, np.ndarray]:

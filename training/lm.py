@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import TokenData
+from .data import TokenData, flatten
 from .errors import TrainingError
 
 
@@ -38,11 +38,7 @@ def tokenize_split(dataset, tokenizer, max_len: int) -> dict[str, np.ndarray]:
         for i in range(0, len(texts), 10_000):
             batch = tokenizer(texts[i : i + 10_000], add_special_tokens=False).input_ids
             ids.extend(x[: max_len - len(suffix)] + suffix for x in batch)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        offsets = np.zeros(len(ids) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        arrays[side] = np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(offsets[-1]))
-        arrays[f"{side}_off"] = offsets
+        arrays[side], arrays[f"{side}_off"] = flatten(ids, np.int32)
     return arrays
 
 
