@@ -218,6 +218,10 @@ class Spinner:
                     if v.pos in ("VERB", "NOUN"):
                         self._index_inflections(key, v)
 
+    def phrase_keys(self) -> list[str]:
+        """Every multi-word wording the spinner can swap, inflected forms included."""
+        return list(self._phrases)
+
     def _index_inflections(self, key: str, variant: Variant) -> None:
         words = key.split(" ")
         head = 0 if variant.pos == "VERB" else len(words) - 1
