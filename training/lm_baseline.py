@@ -37,7 +37,7 @@ from rewrite.text import WORD_RE, count_words
 from .corpus import corpus_files, read_corpus
 from .errors import ConfigError
 from .lexicon import Variant
-from .spinner import _lemma_tags, inflect_variant
+from .spinner import lemma_readings, inflect_variant
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class InverseChannel:
         supported first, then most common."""
         found = dict(self.exact.get(spun, {}))
         if " " not in spun:
-            for upos, lemma, tag in _lemma_tags(spun):
+            for upos, lemma, tag in lemma_readings(spun):
                 for (key, pos), support in self.lemmas.get(lemma, {}).items():
                     if pos in ("", upos):
                         form = inflect_variant(Variant(key, "", "word", upos), tag, upos)

@@ -176,7 +176,7 @@ def inflect_variant(variant: Variant, tag: str | None, upos: str) -> str | None:
 
 
 @lru_cache(maxsize=400_000)
-def _lemma_tags(word: str) -> tuple[tuple[str, str, str], ...]:
+def lemma_readings(word: str) -> tuple[tuple[str, str, str], ...]:
     """(upos, lemma, tag) readings of an inflected word: 'said' -> (('VERB', 'say', 'VBD'), ...)."""
     readings = []
     for upos, lemmas in lemminflect.getAllLemmas(word).items():
@@ -218,10 +218,6 @@ class Spinner:
                     if v.pos in ("VERB", "NOUN"):
                         self._index_inflections(key, v)
 
-    def phrase_keys(self) -> list[str]:
-        """Every multi-word wording the spinner can swap, inflected forms included."""
-        return list(self._phrases)
-
     def _index_inflections(self, key: str, variant: Variant) -> None:
         words = key.split(" ")
         head = 0 if variant.pos == "VERB" else len(words) - 1
@@ -244,7 +240,7 @@ class Spinner:
                 if stop and source in THESAURI and not _function_words(v.text):
                     continue
                 options.append((v, None, v.pos))
-        for upos, lemma, tag in _lemma_tags(word) if word not in STOPWORDS else ():
+        for upos, lemma, tag in lemma_readings(word) if word not in STOPWORDS else ():
             for table in self.lexicon.entries.values():
                 for v in table.get(lemma, ()):
                     # seed entries without a pos match their exact form only
@@ -375,7 +371,7 @@ class Spinner:
     def _known(self, word: str) -> bool:
         known = self._known_cache.get(word)
         if known is None:
-            known = any(word in table for table in self.lexicon.entries.values()) or bool(_lemma_tags(word))
+            known = any(word in table for table in self.lexicon.entries.values()) or bool(lemma_readings(word))
             self._known_cache[word] = known
         return known
 
