@@ -37,7 +37,7 @@ from rewrite.text import WORD_RE, count_words
 from .corpus import corpus_files, read_corpus
 from .errors import ConfigError
 from .lexicon import Variant
-from .spinner import lemma_readings, inflect_variant
+from .spinner import inflect_variant, keeps_quantities, lemma_readings
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ class InverseChannel:
                     continue  # spinners swap common wordings; a rare one is not worth putting back
                 for v in {v.text.lower(): v for v in variants}.values():
                     spun = " ".join(WORD_RE.findall(v.text.lower()))
-                    if v.kind == "number" or spun == key or spun.count(" ") >= MAX_SPUN_TOKENS:
+                    if (v.kind == "number" or spun == key or spun.count(" ") >= MAX_SPUN_TOKENS
+                            or not keeps_quantities(key, v)):
                         continue
                     row = exact.setdefault(spun, {})
                     row[key] = row.get(key, 0) + 1
