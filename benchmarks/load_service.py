@@ -32,7 +32,7 @@ started with ``UNSPIN_WARMUP=0``) it is admitted and runs into the time limit (5
 ``--disconnect-after`` seconds; the small requests start 2 s later.
 
 Each scenario prints a markdown table: status codes, latency percentiles of the 200 answers,
-the slowest 503 answer and whether every 503 carried Retry-After; then the server's peak
+the slowest 503 answer (with the 95th percentile) and whether every 503 carried Retry-After; then the server's peak
 resident memory (VmHWM from /proc, summed over the server and its children) and the machine's
 1-minute load average before and after the scenario (other work on the machine shows there).
 """
@@ -93,12 +93,14 @@ class Run:
         return ", ".join(f"{status}: {n}" for status, n in sorted(counts.items())) or "-"
 
     def shed_summary(self) -> str:
-        """Slowest 503 answer and whether each carried Retry-After."""
+        """Slowest 503 answer (and the 95th percentile when there are 20 or more) and whether
+        each carried Retry-After."""
         shed = [s for s in self.samples if s.status == "503"]
         if not shed:
             return "-"
         with_header = sum(1 for s in shed if s.retry_after)
-        return f"{max(s.seconds for s in shed) * 1000:.0f} ms; Retry-After {with_header}/{len(shed)}"
+        p95 = f" (p95 {self.percentile_ms(95, '503'):.0f} ms)" if len(shed) >= 20 else ""
+        return f"{max(s.seconds for s in shed) * 1000:.0f} ms{p95}; Retry-After {with_header}/{len(shed)}"
 
 
 def paragraphs(source: Path, words: int, count: int, min_chars: int = 0, seed: int = 0) -> list[str]:
