@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from rewrite.edits import apply_edits
+from rewrite.text import WORD_RE
 from training.lexicon import Lexicon, Variant
 from training.lm_baseline import BaselineConfig, InverseChannel, LmBaselineRestorer, LmScorer
 
@@ -90,8 +91,9 @@ def test_restorer_edits_are_the_scored_gains(scorer):
         start = edit.offset - line_start
         prefix = line[:start].rstrip()
         lead = line[len(prefix) : start]
-        words = line[start + edit.length :].split()[:3]
-        tail = line[start + edit.length :][: line[start + edit.length :].find(words[-1]) + len(words[-1])] if words else ""
+        rest = line[start + edit.length :]
+        after = [m.end() for m in WORD_RE.finditer(rest)][:3]  # the next 3 tokens, punctuation too
+        tail = rest[: after[-1]] if after else ""
         head = scorer.start + tok.encode(prefix, add_special_tokens=False)[-16:]
         keep, new = scorer.score([(head, tok.encode(lead + edit.original + tail, add_special_tokens=False)),
                                   (head, tok.encode(lead + edit.replacement + tail, add_special_tokens=False))])
