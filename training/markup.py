@@ -160,7 +160,7 @@ def read_markup(path: Path) -> str:
     return text
 
 
-THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95, 0.97)
 
 
 def evaluate_markup(files: list[Path], restorer, thresholds=THRESHOLDS) -> dict:
