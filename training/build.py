@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+from rewrite.edits import Edit, apply_edits
+from rewrite.errors import InputError
 from rewrite.model_folder import file_sha256
 from rewrite.align import token_opcodes
 from rewrite.text import WORD_RE, count_words, normalise_whitespace, split_sentences
@@ -40,7 +42,7 @@ from rewrite.text import WORD_RE, count_words, normalise_whitespace, split_sente
 from .corpus import corpus_files, read_corpus, read_text_lines
 from .errors import ConfigError, CorpusError
 from .lexicon import LexiconConfig, load_lexicon
-from .spinner import SpinEdit, Spinner, SpinnerConfig, apply_edits
+from .spinner import Spinner, SpinnerConfig
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
@@ -195,7 +197,7 @@ def _spin_chunk(chunk: list[tuple]) -> list[dict]:
             dict(
                 spun=spun,
                 original=sentence,
-                edits=[e.as_dict() for e in edits],
+                edits=[edit_row(e) for e in edits],
                 source=source,
                 doc_id=doc_id,
                 split=split,
@@ -233,10 +235,29 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="pair", disable=not enabled)
 
 
+# ---------------------------------------------------------------- edits as dataset rows
+
+
+def edit_row(edit: Edit) -> dict:
+    """An edit as a dataset row stores it (format ``unspin-dataset/1``): ``original[start:end]``
+    became ``replacement``, from lexicon ``source``.
+
+        >>> edit_row(Edit(4, 3, "war", "struggle", 1.0, "seed"))
+        {'start': 4, 'end': 7, 'original': 'war', 'replacement': 'struggle', 'source': 'seed'}
+    """
+    return {"start": edit.offset, "end": edit.offset + edit.length, "original": edit.original,
+            "replacement": edit.replacement, "source": edit.source}
+
+
+def row_edit(row: dict) -> Edit:
+    """The ``Edit`` a dataset row's edit stands for (the inverse of ``edit_row``)."""
+    return Edit(row["start"], row["end"] - row["start"], row["original"], row["replacement"], 1.0, row["source"])
+
+
 # ---------------------------------------------------------------- real pairs
 
 
-def align_edits(original: str, spun: str) -> list[SpinEdit]:
+def align_edits(original: str, spun: str) -> list[Edit]:
     """Word-level edits turning ``original`` into ``spun`` (``rewrite.align.token_opcodes`` over WORD_RE tokens)."""
     a = [m.span() for m in WORD_RE.finditer(original)]
     b = [m.span() for m in WORD_RE.finditer(spun)]
@@ -257,7 +278,7 @@ def align_edits(original: str, spun: str) -> list[SpinEdit]:
         if j2 == j1:  # deletion: swallow the gap after the deleted tokens
             end = a[i2][0] if i2 < len(a) else len(original)
             re_ = rs = b[j1][0] if j1 < len(b) else len(spun)
-        edits.append(SpinEdit(start, end, original[start:end], spun[rs:re_], "pairs"))
+        edits.append(Edit(start, end - start, original[start:end], spun[rs:re_], 1.0, "pairs"))
     return edits
 
 
@@ -279,7 +300,7 @@ def read_pairs(files: list[str]) -> list[dict]:
             doc_id = f"pairs/{Path(file).stem}/{lineno}"
             edits = align_edits(original, spun)
             rows.append(
-                dict(spun=spun, original=original, edits=[e.as_dict() for e in edits], source="pairs",
+                dict(spun=spun, original=original, edits=[edit_row(e) for e in edits], source="pairs",
                      doc_id=doc_id, split="", engine="real", rate=0.0)
             )
     return rows
@@ -292,8 +313,11 @@ def verify(rows: list[dict], stats: dict) -> list[dict]:
     """Keep the pairs whose edits rebuild the spun text from the original."""
     kept = []
     for row in rows:
-        edits = [SpinEdit(**e) for e in row["edits"]]
-        if apply_edits(row["original"], edits) == row["spun"]:
+        try:
+            rebuilt = apply_edits(row["original"], [row_edit(e) for e in row["edits"]])
+        except InputError:  # an edit that does not match its original or overlaps another
+            continue
+        if rebuilt == row["spun"]:
             kept.append(row)
     stats["dropped_roundtrip"] = len(rows) - len(kept)
     return kept

@@ -4,7 +4,7 @@ content farms, with every swap recorded as an edit.
     >>> spinner = Spinner(lexicon, SpinnerConfig(seed=1))
     >>> spinner.spin("The war killed at least 15 people.", random.Random(0), rate=0.5)
     ('The struggle murdered not less than 15 individuals.',
-     [Edit(4, 7, 'war', 'struggle'), Edit(8, 14, 'killed', 'murdered'), ...])
+     [Edit(offset=4, length=3, original='war', replacement='struggle', confidence=1.0, source='seed'), ...])
 
 How a sentence is spun:
 1. tokenise (``rewrite.text.WORD_RE``) and find, at every token, the longest lexicon phrase that
@@ -12,7 +12,9 @@ How a sentence is spun:
 2. shuffle the candidates (seeded) and take non-overlapping ones until ``rate`` of the words
    are covered;
 3. for each, pick a source by the engine's weights, then a variant, inflect it to the matched
-   form with ``lemminflect``, copy the capitalisation of the first letter, and splice it in.
+   form with ``lemminflect``, copy the capitalisation of the first letter, and splice it in
+   (each swap is a ``rewrite.edits.Edit`` with confidence 1 and its lexicon source, and the spun
+   text is ``rewrite.edits.apply_edits`` of them).
 Grammar is not repaired afterwards ("a" before a vowel stays "a"), quotes are spun unless
 ``protect_quotes`` is set, ALL-CAPS words and words with digits are left alone (digits are
 spun only by the seed table's number entries).
@@ -27,6 +29,7 @@ from functools import lru_cache
 
 import lemminflect
 
+from rewrite.edits import Edit, apply_edits
 from rewrite.text import WORD_RE, quote_spans
 
 from .errors import ConfigError
@@ -67,20 +70,6 @@ _TITLES = frozenset(
     sister brother uncle aunt""".split()
 )
 _SENTENCE_OPENERS = frozenset({".", "!", "?", "“", '"', ":", "(", "‘"})
-
-
-@dataclasses.dataclass(frozen=True)
-class SpinEdit:
-    """One swap: ``original[start:end]`` became ``replacement``."""
-
-    start: int
-    end: int
-    original: str
-    replacement: str
-    source: str = ""
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 # Source weights of the "mixed" engine: the chance that a draw from each source, where it offers
@@ -401,7 +390,7 @@ class Spinner:
         order = list(range(len(tokens)))
         rng.shuffle(order)
         used = bytearray(len(tokens))
-        taken: list[SpinEdit] = []
+        taken: list[Edit] = []
         covered = 0
         for i in order:
             if covered >= target:
@@ -421,8 +410,8 @@ class Spinner:
                 continue
             used[i : i + n] = b"\x01" * n
             covered += n
-            taken.append(SpinEdit(start, end, original, replacement, source))
-        taken.sort(key=lambda ed: ed.start)
+            taken.append(Edit(start, end - start, original, replacement, 1.0, source))
+        taken.sort(key=lambda ed: ed.offset)
         return apply_edits(text, taken), taken
 
     def _choose(self, original: str, grouped, rng: random.Random, engine: EngineConfig):
@@ -500,14 +489,3 @@ def render(original: str, variant: Variant, tag: str | None, upos: str) -> str |
     if replacement == original or not replacement.strip():
         return None
     return replacement
-
-
-def apply_edits(text: str, edits: list[SpinEdit]) -> str:
-    """Splice sorted, non-overlapping ``edits`` into ``text``."""
-    out, last = [], 0
-    for ed in edits:
-        out.append(text[last : ed.start])
-        out.append(ed.replacement)
-        last = ed.end
-    out.append(text[last:])
-    return "".join(out)

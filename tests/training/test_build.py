@@ -2,11 +2,12 @@ import json
 
 import pytest
 
-from training.build import BuildConfig, align_edits, build_dataset, load_dataset_dir, split_of
+from rewrite.edits import Edit, apply_edits
+from training.build import BuildConfig, align_edits, build_dataset, edit_row, load_dataset_dir, row_edit, split_of
 from training.corpus import read_corpus
 from training.errors import ConfigError, CorpusError, DatasetError
 from training.lexicon import LexiconConfig
-from training.spinner import SpinnerConfig, apply_edits
+from training.spinner import SpinnerConfig
 
 
 def config(corpus, out, seed_table, **kw):
@@ -45,7 +46,7 @@ def test_build_roundtrip_splits_and_manifest(corpus_dir, tmp_path, seed_table):
     assert not docs["train"] & docs["test"] and not docs["train"] & docs["validation"]
     for split in ds:
         for row in ds[split]:
-            assert apply_edits(row["original"], [_edit(e) for e in row["edits"]]) == row["spun"]
+            assert apply_edits(row["original"], [row_edit(e) for e in row["edits"]]) == row["spun"]
     train_news = [r for r in ds["train"] if r["source"] == "news"]
     assert len(train_news) == 2 * len({r["original"] for r in train_news})  # weight 2 -> two copies
     saved = json.loads((out / "manifest.json").read_text())
@@ -53,12 +54,6 @@ def test_build_roundtrip_splits_and_manifest(corpus_dir, tmp_path, seed_table):
     assert (out / "parquet" / "train.parquet").is_file()
     assert manifest["stats"]["dropped_roundtrip"] == 0
     assert not list(tmp_path.glob("ds.tmp*"))
-
-
-def _edit(e):
-    from training.spinner import SpinEdit
-
-    return SpinEdit(**e)
 
 
 def test_build_is_deterministic(corpus_dir, tmp_path, seed_table):
@@ -88,6 +83,26 @@ def test_real_pairs_are_aligned(corpus_dir, tmp_path, seed_table):
 def test_align_edits_insertions_and_deletions():
     for original, spun in [("a b c", "a x y c"), ("a b c d", "a d"), ("x", "x y"), ("x y", "y"), ("", "q")]:
         assert apply_edits(original, align_edits(original, spun)) == spun
+
+
+def test_edit_rows_keep_the_dataset_format_and_round_trip():
+    edit = Edit(4, 3, "war", "struggle", 1.0, "seed")
+    assert edit_row(edit) == {"start": 4, "end": 7, "original": "war", "replacement": "struggle", "source": "seed"}
+    assert list(edit_row(edit)) == ["start", "end", "original", "replacement", "source"]  # column order on disk
+    assert row_edit(edit_row(edit)) == edit
+
+
+def test_verify_drops_pairs_whose_edits_do_not_fit_their_original():
+    from training.build import verify
+
+    good = dict(original="The war ended.", spun="The struggle ended.",
+                edits=[edit_row(Edit(4, 3, "war", "struggle", 1.0, "seed"))])
+    stale = dict(good, edits=[edit_row(Edit(4, 3, "cat", "struggle", 1.0, "seed"))])  # original not in the text
+    overlapping = dict(good, spun="The strugglear ended.", edits=[
+        edit_row(Edit(4, 3, "war", "struggle", 1.0, "seed")), edit_row(Edit(5, 2, "ar", "ar", 1.0, "seed"))])
+    stats = {}
+    assert verify([good, stale, overlapping], stats) == [good]
+    assert stats["dropped_roundtrip"] == 2
 
 
 @pytest.mark.parametrize("content,match", [
