@@ -41,6 +41,7 @@ from rewrite.text import WORD_RE, count_words, normalise_whitespace, split_sente
 
 from .corpus import corpus_files, read_corpus, read_text_lines
 from .errors import ConfigError, CorpusError
+from .flags import setting
 from .lexicon import LexiconConfig, load_lexicon
 from .spinner import Spinner, SpinnerConfig
 
@@ -57,16 +58,17 @@ class BuildConfig:
     out: str = "data/dataset"  # output folder (written atomically)
     weights: dict[str, float] = dataclasses.field(default_factory=dict)  # source substring -> copies
     pairs: list[str] = dataclasses.field(default_factory=list)  # real {"spun","original"} jsonl files
-    text_column: str = "text"  # for .jsonl/.csv/.parquet corpora
-    doc_column: str | None = None
-    min_words: int = 4
-    max_words: int = 80
-    validation_fraction: float = 0.01
-    test_fraction: float = 0.01
-    max_sentences: int | None = None  # cap on distinct sentences read (smoke runs)
-    workers: int = 2
-    seed: int = 13  # splits (and spins, unless spin_seed is set)
-    spin_seed: int | None = None  # a fresh spin of the same splits: set this, keep seed
+    text_column: str = setting("text", "Text column of .jsonl/.csv/.parquet corpora.")
+    doc_column: str | None = setting(None, "Column of .jsonl/.csv/.parquet corpora naming each row's document: "
+                                     "rows with one id go to one split (default: each row is a document).")
+    min_words: int = setting(4, "Shortest sentence kept, in words.")
+    max_words: int = setting(80, "Longest sentence kept, in words.")
+    validation_fraction: float = setting(0.01, "Share of documents in the validation split.")
+    test_fraction: float = setting(0.01, "Share of documents in the test split.")
+    max_sentences: int | None = setting(None, "Stop after this many distinct sentences (smoke runs).")
+    workers: int = setting(2, "Processes that spin (forked, sharing the lexicon).")
+    seed: int = setting(13, "Seed of the splits (and of the spins, unless --spin-seed is given).")
+    spin_seed: int | None = setting(None, "A fresh spin of the same splits: set this, keep --seed.")
     spinner: SpinnerConfig = dataclasses.field(default_factory=SpinnerConfig)
     lexicon: LexiconConfig = dataclasses.field(default_factory=LexiconConfig)
 

@@ -57,25 +57,26 @@ def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
     return weights
 
 
+def _build_flags(command):
+    """build-dataset's plain settings: a flag per ``setting`` field of ``BuildConfig`` and
+    ``SpinnerConfig`` (``training.flags``)."""
+    from .build import BuildConfig
+    from .spinner import SpinnerConfig
+
+    return config_options(SpinnerConfig)(config_options(BuildConfig)(command))
+
+
 @click.command("build-dataset")
 @click.option("--corpus", "corpus", multiple=True, type=click.Path(), help="Corpus file or folder (repeatable).")
 @click.option("--out", required=True, type=click.Path(), help="Output folder (written atomically).")
 @click.option("--weight", "weights", multiple=True, help="SOURCE=N copies per sentence of a source, e.g. current_events=5.")
 @click.option("--pairs", "pairs", multiple=True, type=click.Path(), help='JSONL of real {"spun","original"} pairs.')
 @click.option("--rate", default=None, help="Spin-rate range MIN-MAX for every engine, e.g. 0.05-0.30.")
-@click.option("--unspun-share", type=float, default=None, help="Share of examples left unspun (default 0.15).")
 @click.option("--ppdb", "ppdb_file", type=click.Path(dir_okay=False), default=None,
               help="PPDB synonym list (word1 word2 a line; default: ../shared/lexicons/ppdb_synonyms.txt, skipped when absent).")
 @click.option("--no-source", "no_sources", multiple=True, help="Switch a lexicon source off (seed, moby, mythes, meteor, ppdb, rules).")
-@click.option("--protect-quotes", is_flag=True, help="Never spin inside quotation marks.")
-@click.option("--quote-spin-share", type=float, default=None,
-              help="Share of documents spun inside quotation marks too (default 0.5, as real spinning sites).")
-@click.option("--text-column", default="text", show_default=True, help="Text column of .jsonl/.csv/.parquet corpora.")
-@click.option("--max-sentences", type=int, default=None, help="Stop after this many distinct sentences (smoke runs).")
-@click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--seed", type=int, default=13, show_default=True)
-def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, ppdb_file, no_sources, protect_quotes,
-                      quote_spin_share, text_column, max_sentences, workers, seed):
+@_build_flags
+def build_dataset_cmd(corpus, out, weights, pairs, rate, ppdb_file, no_sources, **flags):
     """Spin a clean corpus into (spun, original) training pairs."""
     from .build import BuildConfig, build_dataset
     from .lexicon import SOURCES, LexiconConfig
@@ -91,12 +92,9 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, ppdb_file
                 engine.rate_min, engine.rate_max = float(lo), float(hi)
                 engine.__post_init__()
         engines = [e for e in engines if sum(e.weights.values()) > 0]
-        optional = {"unspun_share": unspun_share, "quote_spin_share": quote_spin_share}
-        spinner = SpinnerConfig(engines=engines, protect_quotes=protect_quotes, seed=seed,
-                                **{k: v for k, v in optional.items() if v is not None})
+        spinner = SpinnerConfig(engines=engines, **given(SpinnerConfig, flags))
         config = BuildConfig(corpus=list(corpus), out=out, weights=_parse_weights(weights), pairs=list(pairs),
-                             text_column=text_column, max_sentences=max_sentences, workers=workers, seed=seed,
-                             spinner=spinner,
+                             spinner=spinner, **given(BuildConfig, flags),
                              lexicon=LexiconConfig(sources=sources, **({"ppdb_file": ppdb_file} if ppdb_file else {})))
         manifest = build_dataset(config)
     except (TrainingError, ValueError) as exc:

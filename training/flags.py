@@ -1,7 +1,8 @@
 """Command-line flags generated from a config dataclass, so that a setting is spelled once.
 
 A field declared with ``setting(default, help)`` becomes the flag ``--field-name``, with the
-field's type, its help text and its default shown in ``--help``:
+field's type, its help text and its default shown in ``--help`` (other fields, such as lists or
+nested configs, are left to the command):
 
     >>> @dataclasses.dataclass
     ... class RunConfig:
@@ -45,19 +46,21 @@ def _value_type(hint) -> type:
     return hint
 
 
-def config_options(cls):
-    """A decorator that adds one click option per field of the dataclass ``cls``, in field order.
+def flag_fields(cls) -> list[dataclasses.Field]:
+    """The fields of the dataclass ``cls`` declared with ``setting``: the ones that are flags
+    (a list, a mapping or a nested config is parsed by its command by hand)."""
+    return [f for f in dataclasses.fields(cls) if "help" in f.metadata]
 
-    Every field must be declared with ``setting`` (a field without help text is a programming
-    error, raised here, when the command is defined)."""
+
+def config_options(cls):
+    """A decorator that adds one click option per ``setting`` field of the dataclass ``cls``, in
+    field order."""
     import click
 
     hints = typing.get_type_hints(cls)
     options = []
-    for field in dataclasses.fields(cls):
+    for field in flag_fields(cls):
         meta = field.metadata
-        if "help" not in meta:
-            raise TypeError(f"{cls.__name__}.{field.name} has no help text: declare it with training.flags.setting")
         kind = _value_type(hints[field.name])
         extra: dict = {"type": kind}
         if kind is bool:  # --bf16, --bf16 true, --bf16 false
@@ -79,8 +82,9 @@ def config_options(cls):
 
 
 def given(cls, flags: dict) -> dict:
-    """The fields of ``cls`` that were given on the command line (not None), from a command's arguments."""
-    return {f.name: flags[f.name] for f in dataclasses.fields(cls) if flags.get(f.name) is not None}
+    """The ``setting`` fields of ``cls`` given on the command line (not None), from a command's
+    arguments."""
+    return {f.name: flags[f.name] for f in flag_fields(cls) if flags.get(f.name) is not None}
 
 
 def to_argv(values: dict) -> list[str]:

@@ -33,6 +33,7 @@ from rewrite.edits import Edit, apply_edits
 from rewrite.text import WORD_RE, quote_spans
 
 from .errors import ConfigError
+from .flags import setting
 from .lexicon import Lexicon, Variant
 from .rules import FILLERS
 from .rules import SOURCE as RULES
@@ -119,10 +120,11 @@ class SpinnerConfig:
     """Spinner settings; ``seed`` makes every example's spin reproducible."""
 
     engines: list[EngineConfig] = dataclasses.field(default_factory=default_engines)
-    unspun_share: float = 0.15
-    protect_quotes: bool = False  # never spin inside quotation marks (overrides quote_spin_share)
-    quote_spin_share: float = 0.5  # share of documents spun inside quotation marks too
-    seed: int = 13
+    unspun_share: float = setting(0.15, "Share of examples left unspun.")
+    protect_quotes: bool = setting(False, "Never spin inside quotation marks (overrides --quote-spin-share).")
+    quote_spin_share: float = setting(0.5, "Share of documents spun inside quotation marks too (as real "
+                                      "spinning sites do).")
+    seed: int = 13  # set by the dataset builder (its seed, or spin_seed)
 
     def __post_init__(self) -> None:
         self.engines = [e if isinstance(e, EngineConfig) else EngineConfig(**e) for e in self.engines]

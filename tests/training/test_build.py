@@ -210,3 +210,35 @@ def test_a_dataset_in_the_old_hf_layout_still_loads(corpus_dir, tmp_path, seed_t
         if item.name not in ("hf", "parquet", "manifest.json"):
             item.rename(out / "hf" / item.name)
     assert set(load_dataset_dir(out)) == {"train", "validation", "test"}
+
+
+def test_build_dataset_flags_come_from_the_config_fields(monkeypatch, tmp_path):
+    import dataclasses
+    import typing
+
+    from click.testing import CliRunner
+
+    from training import build
+    from training.cli import build_dataset_cmd
+    from training.spinner import SpinnerConfig
+
+    flags = {p.name for p in build_dataset_cmd.params}
+    for cls in (BuildConfig, SpinnerConfig):
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            hint = hints[field.name]
+            plain = set(typing.get_args(hint) or (hint,)) <= {int, float, str, bool, type(None)}
+            if plain and not (cls is SpinnerConfig and field.name == "seed"):  # the builder sets the spin seed
+                assert field.name in flags, f"{cls.__name__}.{field.name} has no build-dataset flag"
+    seen = []
+    manifest = dict(pairs={}, engines={}, lexicon_sizes={}, edits_per_lexicon_source={}, spin_pairs_per_second=0,
+                    seconds=0)
+    monkeypatch.setattr(build, "build_dataset", lambda config: seen.append(config) or manifest)
+    result = CliRunner().invoke(build_dataset_cmd, ["--corpus", "c", "--out", str(tmp_path / "o"), "--min-words", "6",
+                                                    "--spin-seed", "7", "--doc-column", "url", "--protect-quotes",
+                                                    "--unspun-share", "0.3", "--validation-fraction", "0.2"])
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    assert (config.min_words, config.max_words, config.spin_seed, config.seed, config.doc_column) == (6, 80, 7, 13, "url")
+    assert (config.validation_fraction, config.spinner.protect_quotes, config.spinner.unspun_share) == (0.2, True, 0.3)
+    assert config.spinner.seed == 7  # the spin seed, set by BuildConfig
