@@ -29,8 +29,8 @@ class Edit:
     replacement: str
     confidence: float
     # Where a training edit came from: a lexicon source ("seed", "ppdb", ...) or "pairs" for a
-    # real pair; empty for the restorer's edits, and then left out of ``to_dict``.
-    source: str = ""
+    # real pair; empty for the restorer's edits, and then left out of ``to_dict`` (never in repr).
+    source: str = dataclasses.field(default="", repr=False)
 
     def to_dict(self) -> dict:
         """JSON-ready: offset, length, original, replacement, confidence (and source when set)."""

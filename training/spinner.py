@@ -4,7 +4,7 @@ content farms, with every swap recorded as an edit.
     >>> spinner = Spinner(lexicon, SpinnerConfig(seed=1))
     >>> spinner.spin("The war killed at least 15 people.", random.Random(0), rate=0.5)
     ('The struggle murdered not less than 15 individuals.',
-     [Edit(offset=4, length=3, original='war', replacement='struggle', confidence=1.0, source='seed'), ...])
+     [Edit(offset=4, length=3, original='war', replacement='struggle', confidence=1.0), ...])  # .source 'seed'
 
 How a sentence is spun:
 1. tokenise (``rewrite.text.WORD_RE``) and find, at every token, the longest lexicon phrase that
