@@ -3,7 +3,7 @@
     python benchmarks/load_service.py                      # starts `uvicorn service.main` itself
     python benchmarks/load_service.py --model runs/m --requests 300 --concurrency 1,8,32
     python benchmarks/load_service.py --url http://127.0.0.1:8000 --pid 1234   # a running server
-    python benchmarks/load_service.py --scenarios overload,heavy,disconnect    # the overload probes
+    python benchmarks/load_service.py --scenarios overload,overload-retry,heavy,disconnect  # overload probes
     python benchmarks/load_service.py --server-src /tmp/main-checkout          # another checkout's server
     python benchmarks/load_service.py --scenarios heavy --warmup 0 --server-env UNSPIN_WARMUP=0  # cold
 
@@ -16,7 +16,11 @@ requests or ``--max-seconds`` have passed.
 ``overload``: ``--overload-clients`` (64) clients do the same for ``--overload-seconds`` (30 s)
 with ``--overload-words``-word texts (600: more work than the server can do in its 30 s time
 limit). A server that sheds load answers 200, or 503 with Retry-After at once; none should wait
-into a 504.
+into a 504. These clients ignore Retry-After and send again at once, so the server spends its
+CPU (2 cores here, shared with the model and with this script) on refusals.
+
+``overload-retry``: the same, but a client refused with 503 waits the Retry-After seconds before
+its next request, as an HTTP client should.
 
 ``heavy``: one request with 64 distinct ~4,000-character paragraphs (inside every limit, far
 more work than the time limit allows), a small request every second while it runs, then small
@@ -28,8 +32,9 @@ started with ``UNSPIN_WARMUP=0``) it is admitted and runs into the time limit (5
 ``--disconnect-after`` seconds; the small requests start 2 s later.
 
 Each scenario prints a markdown table: status codes, latency percentiles of the 200 answers,
-the slowest 503 answer and whether every 503 carried Retry-After; then the server's peak
-resident memory (VmHWM from /proc, summed over the server and its children).
+the slowest 503 answer (with the 95th percentile) and whether every 503 carried Retry-After; then the server's peak
+resident memory (VmHWM from /proc, summed over the server and its children) and the machine's
+1-minute load average before and after the scenario (other work on the machine shows there).
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "seeds" / "sample_spun_article.txt"
-SCENARIOS = ("levels", "overload", "heavy", "disconnect")
+SCENARIOS = ("levels", "overload", "overload-retry", "heavy", "disconnect")
 
 
 @dataclass
@@ -88,12 +93,14 @@ class Run:
         return ", ".join(f"{status}: {n}" for status, n in sorted(counts.items())) or "-"
 
     def shed_summary(self) -> str:
-        """Slowest 503 answer and whether each carried Retry-After."""
+        """Slowest 503 answer (and the 95th percentile when there are 20 or more) and whether
+        each carried Retry-After."""
         shed = [s for s in self.samples if s.status == "503"]
         if not shed:
             return "-"
         with_header = sum(1 for s in shed if s.retry_after)
-        return f"{max(s.seconds for s in shed) * 1000:.0f} ms; Retry-After {with_header}/{len(shed)}"
+        p95 = f" (p95 {self.percentile_ms(95, '503'):.0f} ms)" if len(shed) >= 20 else ""
+        return f"{max(s.seconds for s in shed) * 1000:.0f} ms{p95}; Retry-After {with_header}/{len(shed)}"
 
 
 def paragraphs(source: Path, words: int, count: int, min_chars: int = 0, seed: int = 0) -> list[str]:
@@ -223,9 +230,10 @@ def _client(url: str, connections: int) -> httpx.AsyncClient:
 
 
 async def run_level(url: str, texts: list[str], clients: int, requests: int | None, max_seconds: float,
-                    name: str | None = None) -> Run:
+                    name: str | None = None, honour_retry_after: bool = False) -> Run:
     """``clients`` closed-loop clients share ``requests`` requests (None: no cap); each stops
-    sending at ``max_seconds``."""
+    sending at ``max_seconds``; with ``honour_retry_after``, one refused with 503 waits the
+    Retry-After seconds first."""
     run = Run(name or f"{clients} clients")
     next_index = 0
     deadline = time.monotonic() + max_seconds
@@ -237,7 +245,10 @@ async def run_level(url: str, texts: list[str], clients: int, requests: int | No
             while (requests is None or next_index < requests) and time.monotonic() < deadline:
                 text = texts[next_index % len(texts)]
                 next_index += 1
-                run.samples.append(await _post(http, {"text": text}))
+                sample = await _post(http, {"text": text})
+                run.samples.append(sample)
+                if honour_retry_after and sample.status == "503" and (sample.retry_after or "").isdigit():
+                    await asyncio.sleep(min(float(sample.retry_after), max(0.0, deadline - time.monotonic())))
 
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
@@ -343,7 +354,9 @@ def main(url, pid, model, workers, server_src, server_env, scenarios, concurrenc
             if warmup:
                 asyncio.run(run_level(server_url, small, 1, warmup, max_seconds))
             click.echo(f"running {scenario}...", err=True)
+            load_before = os.getloadavg()[0]
             runs = asyncio.run(_scenario(scenario, server_url, small, locals()))
+            load_after = os.getloadavg()[0]
             memory = peak_rss_mib(server_pid) if server_pid is not None else None
         finally:
             if process is not None:
@@ -351,16 +364,19 @@ def main(url, pid, model, workers, server_src, server_env, scenarios, concurrenc
         click.echo(f"\n### {scenario} (model {info.get('name')} {info.get('version')})\n")
         click.echo(markdown(runs))
         peak = f"{memory:.0f} MiB" if memory is not None else "unknown (pass --pid)"
-        click.echo(f"\nServer peak resident memory (VmHWM): {peak}")
+        click.echo(f"\nServer peak resident memory (VmHWM): {peak}; load average (1 min) before and after: "
+                   f"{load_before:.2f}, {load_after:.2f}")
 
 
 async def _scenario(scenario: str, url: str, small: list[str], o: dict) -> list[Run]:
     if scenario == "levels":
         return [await run_level(url, small, c, o["requests"], o["max_seconds"]) for c in o["levels"]]
-    if scenario == "overload":
+    if scenario.startswith("overload"):
         texts = paragraphs(SAMPLE, o["overload_words"], 256, seed=1)
-        name = f"{o['overload_clients']} clients x {o['overload_seconds']:g} s, {o['overload_words']} words"
-        return [await run_level(url, texts, o["overload_clients"], None, o["overload_seconds"], name)]
+        honour = scenario == "overload-retry"
+        name = (f"{o['overload_clients']} clients x {o['overload_seconds']:g} s, {o['overload_words']} words, "
+                f"Retry-After {'honoured' if honour else 'ignored'}")
+        return [await run_level(url, texts, o["overload_clients"], None, o["overload_seconds"], name, honour)]
     heavy = paragraphs(SAMPLE, 1, o["heavy_texts"], min_chars=o["heavy_chars"], seed=2)
     hang_up = o["disconnect_after"] if scenario == "disconnect" else None
     return await run_heavy(url, heavy, small, disconnect_after=hang_up)

@@ -16,6 +16,12 @@ it plus its own, at the measured characters per second) lies beyond ``admit_shar
 limit raises ``Overloaded`` with the seconds after which to retry. The app answers both with 503
 and Retry-After, at once, instead of letting the request wait into a 504.
 
+Shedding: the speed can drop after a job was admitted (other work on the machine, a flood of
+requests to answer). Before each call, after it and every ``check_s`` while it runs, the
+estimate is made again for every queued job, and one that would now finish after its deadline
+is answered ``Overloaded`` (503 + Retry-After) at once instead of waiting into a 504. A call
+that runs well past its expected time lowers the estimate while it runs.
+
 Cancellation: a job not answered within ``timeout_s`` raises ``Timeout`` (504); a job whose
 client went away is cancelled. When no job of the running call is still waited for, the call's
 ``cancel`` event is set; a restorer whose ``restore_many`` takes ``cancel`` (``rewrite.Restorer``
@@ -38,6 +44,12 @@ from typing import Any, Protocol
 from rewrite.errors import InputError
 
 logger = logging.getLogger(__name__)
+
+
+# A running call is overdue once it has taken OVERDUE_FACTOR times its expected time plus
+# OVERDUE_S (the floor keeps the fixed cost of a small call from reading as a slow model).
+OVERDUE_FACTOR = 1.5
+OVERDUE_S = 1.0
 
 
 class RestorerLike(Protocol):
@@ -87,6 +99,8 @@ class _Job:
     options: Options
     future: asyncio.Future
     queued_at: float = field(default_factory=time.monotonic)
+    deadline: float = math.inf  # monotonic time by which the answer is due
+    probe: bool = False  # let through on a stale speed to measure it again; never shed
 
     def __post_init__(self) -> None:
         self.chars = sum(len(text) for text in self.texts)
@@ -112,9 +126,9 @@ class _Call:
 
 
 class Throughput:
-    """Characters per second the model got through in its last ``window`` timed calls of the
-    last ``max_age_s`` seconds (characters over seconds, so long calls weigh more); ``None``
-    when there is none, so that a stale speed is measured again.
+    """Characters per second the model got through in its last ``window`` timed calls
+    (characters over seconds, so long calls weigh more); ``None`` before the first. ``stale``
+    when the newest is older than ``max_age_s``: the speed may have changed since.
 
         >>> t = Throughput(); t.add(1000, 0.5); t.add(3000, 0.5); t.chars_per_s
         4000.0
@@ -130,11 +144,13 @@ class Throughput:
 
     @property
     def chars_per_s(self) -> float | None:
-        oldest = time.monotonic() - self.max_age_s
-        recent = [(c, s) for c, s, at in self._calls if at >= oldest]
-        if not recent:
+        if not self._calls:
             return None
-        return sum(c for c, _ in recent) / sum(s for _, s in recent)
+        return sum(c for c, _, _ in self._calls) / sum(s for _, s, _ in self._calls)
+
+    @property
+    def stale(self) -> bool:
+        return not self._calls or self._calls[-1][2] < time.monotonic() - self.max_age_s
 
 
 def accepts_cancel(restorer: object) -> bool:
@@ -159,6 +175,7 @@ class Batcher:
         batch_seconds: float = 4.0,
         admit_share: float = 0.8,
         retry_after_s: int = 1,
+        check_s: float = 0.25,
     ) -> None:
         self.wait_s = wait_ms / 1000.0
         self.max_batch_texts = max_batch_texts
@@ -167,6 +184,7 @@ class Batcher:
         self.batch_seconds = batch_seconds
         self.admit_share = admit_share
         self.retry_after_s = retry_after_s
+        self.check_s = check_s  # how often queued jobs are checked against their deadline
         self.throughput = Throughput()
         self._pending: deque[_Job] = deque()
         self._pending_texts = 0
@@ -177,6 +195,7 @@ class Batcher:
         self._worker: asyncio.Task | None = None
         self.calls = 0  # restore_many calls made (for metrics and tests)
         self.cancelled_calls = 0  # calls told to stop because nobody waited for them
+        self.shed_jobs = 0  # queued jobs answered Overloaded because the speed dropped
 
     @property
     def pending_texts(self) -> int:
@@ -234,14 +253,15 @@ class Batcher:
                 f"the server is busy ({self._pending_texts} texts waiting, limit "
                 f"{self.queue_size}); retry after the Retry-After delay"
             )
+        limit = self.timeout_s if timeout_s is None else timeout_s
         job = _Job(restorer, list(texts), options, asyncio.get_running_loop().create_future())
+        job.deadline = job.queued_at + limit
         self._admit(job)
         job.future.add_done_callback(lambda _future: self._on_done(job))
         self._pending.append(job)
         self._pending_texts += len(job.texts)
         self._pending_chars += job.chars
         self._wakeup.set()
-        limit = self.timeout_s if timeout_s is None else timeout_s
         try:
             return await asyncio.wait_for(job.future, limit)
         except TimeoutError:
@@ -250,32 +270,57 @@ class Batcher:
                 "texts, or retry later"
             ) from None
 
-    def estimated_wait_s(self, chars: int) -> float | None:
-        """Seconds until ``chars`` more characters would be restored, given the work queued and
-        in flight and the measured speed; ``None`` before any call was timed."""
+    def speed(self) -> float | None:
+        """Characters per second to plan with: the measured speed, lowered by a running call
+        that is overdue (``OVERDUE_FACTOR`` times its expected time and ``OVERDUE_S`` more; before
+        any call was timed, half the admitted wait): it has not got through its characters in
+        ``elapsed`` seconds, so the speed is now below ``call.chars / elapsed``. ``None`` before
+        any call was timed."""
         rate = self.throughput.chars_per_s
         call = self._call
-        elapsed = time.monotonic() - call.started if call is not None else 0.0
-        if call is not None and elapsed >= self.timeout_s * self.admit_share / 2:
-            # A call that has run this long without getting through its characters says the
-            # speed is below call.chars / elapsed, measured or not (a machine gone slow).
+        if call is None:
+            return rate
+        elapsed = time.monotonic() - call.started
+        if rate is None:
+            overdue = elapsed >= self.timeout_s * self.admit_share / 2
+        else:
+            overdue = elapsed >= OVERDUE_FACTOR * call.chars / rate + OVERDUE_S
+        if overdue:
             bound = call.chars / elapsed
             rate = bound if rate is None else min(rate, bound)
+        return rate
+
+    def estimated_wait_s(self, chars: int) -> float | None:
+        """Seconds until ``chars`` more characters would be restored, given the work queued and
+        in flight and ``speed()``; ``None`` before any call was timed."""
+        rate = self.speed()
         if rate is None:
             return None
-        ahead = self._pending_chars
-        if call is not None and not call.cancel.is_set():
-            ahead += max(0.0, call.chars - elapsed * rate)
-        return (ahead + chars) / rate
+        return (self._in_flight_left(rate) + self._pending_chars + chars) / rate
+
+    def _in_flight_left(self, rate: float) -> float:
+        """Characters of the running call still to do, at ``rate``."""
+        call = self._call
+        if call is None or call.cancel.is_set():
+            return 0.0
+        return max(0.0, call.chars - (time.monotonic() - call.started) * rate)
 
     def _admit(self, job: _Job) -> None:
-        """Raise ``Overloaded`` when ``job`` would not finish within the share of the limit."""
+        """Raise ``Overloaded`` when ``job`` would not finish within the share of the limit.
+        When the speed is stale and the model idle, the job is let through to measure it again."""
         wait = self.estimated_wait_s(job.chars)
-        budget = self.timeout_s * self.admit_share
-        if wait is None or wait <= budget:
+        if wait is None or wait <= self.timeout_s * self.admit_share:
             return
-        rate = self.throughput.chars_per_s or 1.0
-        alone = job.chars / rate
+        if self.throughput.stale and self._call is None and not self._pending and not self.busy:
+            logger.info("the measured speed is stale; admitting a job of %d characters to time it", job.chars)
+            job.probe = True
+            return
+        raise self._overloaded(job.chars, wait)
+
+    def _overloaded(self, chars: int, wait: float) -> Overloaded:
+        """The 503 for a job of ``chars`` characters that would wait ``wait`` seconds."""
+        budget = self.timeout_s * self.admit_share
+        alone = chars / (self.speed() or 1.0)
         retry = max(self.retry_after_s, math.ceil(wait - budget))
         if alone > budget:
             message = (
@@ -287,7 +332,28 @@ class Batcher:
                 f"the server is busy (about {wait:.0f} s of work ahead, limit {self.timeout_s:g} s); "
                 "retry after the Retry-After delay"
             )
-        raise Overloaded(message, retry)
+        return Overloaded(message, retry)
+
+    def _shed_late(self) -> None:
+        """Answer ``Overloaded`` now to every queued job that no longer passes admission against
+        the time it has left (estimated wait over ``admit_share`` of it), because the model got
+        slower after it was admitted; the jobs behind it then wait that much less."""
+        rate = self.speed()
+        if rate is None or not self._pending:
+            return
+        now = time.monotonic()
+        ahead = self._in_flight_left(rate)
+        for job in list(self._pending):
+            if job.future.done():
+                continue
+            wait = (ahead + job.chars) / rate
+            if job.probe or wait <= self.admit_share * (job.deadline - now):
+                ahead += job.chars
+                continue
+            self.shed_jobs += 1
+            logger.info("shedding a queued job of %d characters: about %.1f s of work ahead, %.1f s left",
+                        job.chars, wait, job.deadline - now)
+            _settle(job, error=self._overloaded(job.chars, wait))
 
     def _on_done(self, job: _Job) -> None:
         """A job was answered, timed out or cancelled: drop it from the queue if it is still
@@ -312,6 +378,7 @@ class Batcher:
                 await self._wakeup.wait()
                 continue
             await self._gather()
+            self._shed_late()
             for group in _group(self._take_batch()):
                 await self._serve(group)
 
@@ -425,7 +492,10 @@ class Batcher:
             await asyncio.sleep(0.01)
         self._thread = threading.Thread(target=work, name="unspin-model", daemon=True)
         self._thread.start()
-        results = await done
+        while not done.done():
+            await asyncio.wait({done}, timeout=self.check_s)
+            self._shed_late()
+        results = done.result()
         if len(results) != len(texts):
             raise RuntimeError(f"restore_many returned {len(results)} results for {len(texts)} texts")
         return results

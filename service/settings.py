@@ -63,7 +63,8 @@ class Settings(BaseSettings):
         gt=0,
         le=1,
         description="Share of request_timeout_s the estimated wait may fill; beyond it a request "
-        "is answered 503 with Retry-After at once instead of waiting into a 504.",
+        "is answered 503 with Retry-After at once instead of waiting into a 504. Queued requests "
+        "are held to the same share of the time they have left while they wait.",
     )
     warmup: bool = Field(
         True,

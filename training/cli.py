@@ -177,16 +177,24 @@ def train_process(config_file, fp32, **flags):
 @click.option("--markup", "markup", multiple=True, type=click.Path(),
               help="Score restorations of real spun text: .markup files or folders of them (repeatable).")
 @click.option("--backend", default="auto", show_default=True, help="Backend for --markup.")
+@click.option("--baseline", type=click.Choice(["lm"]), default=None,
+              help="With --markup, score the training-free baseline instead of a model: the pretrained "
+                   "SmolLM2 choosing among the lexicon's inverse candidates (training/lm_baseline.py).")
+@click.option("--corpus", "corpus", multiple=True, type=click.Path(),
+              help="For --baseline: clean text whose common words the baseline may put back (repeatable).")
 @click.option("--max-examples", type=int, default=2000, show_default=True)
 @click.option("--tortured-max", type=int, default=600, show_default=True, help="Tortured phrases to test (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
-def evaluate_cmd(model, data, markup, backend, max_examples, tortured_max, as_json):
+def evaluate_cmd(model, data, markup, backend, baseline, corpus, max_examples, tortured_max, as_json):
     """Score a model on a dataset's test split against the baselines (writes metrics.json), or on
     real spun text annotated as markup (--markup: recall and wrongful edits per confidence)."""
     from .evaluate import EvalConfig, evaluate, format_table
 
+    if baseline and not (markup and corpus):
+        raise click.UsageError("--baseline scores --markup files and needs --corpus (clean text, e.g. "
+                               "../shared/corpora) to learn which words are common")
     if markup:
-        _evaluate_markup(model, markup, backend, as_json)
+        _evaluate_markup(model, markup, backend, as_json, corpus if baseline else ())
         return
     if not data:
         raise click.UsageError("give --data (a built dataset) or --markup (annotated real spun text)")
@@ -204,14 +212,21 @@ def evaluate_cmd(model, data, markup, backend, max_examples, tortured_max, as_js
         click.echo("\nrestored sample article:\n" + results["sample_article"])
 
 
-def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: bool) -> None:
+def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: bool,
+                     baseline_corpus: tuple[str, ...] = ()) -> None:
     from rewrite import Restorer
 
     from .markup import evaluate_markup, format_curve, markup_files
 
     with _user_errors():
         files = markup_files(list(paths))
-        restorer = Restorer.from_pretrained(model or None, backend=backend)
+        if baseline_corpus:
+            from .lm_baseline import LmBaselineRestorer
+
+            restorer = LmBaselineRestorer.build(list(baseline_corpus))
+            model = ""
+        else:
+            restorer = Restorer.from_pretrained(model or None, backend=backend)
         result = evaluate_markup(files, restorer)
     if model:  # beside the model, like metrics.json: the curve and per-file figures, no text
         numbers = {name: {t: {k: v for k, v in r.items() if not isinstance(v, list)} for t, r in by_t.items()}
@@ -222,7 +237,8 @@ def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: 
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
-    click.echo(f"{len(files)} markup files, model {model or 'default'}")
+    name = "baseline lm (pretrained SmolLM2, inverse lexicon)" if baseline_corpus else model or "default"
+    click.echo(f"{len(files)} markup files, model {name}")
     click.echo(format_curve(result))
 @click.command("channel-coverage")
 @click.argument("files", nargs=-1, required=True, type=click.Path())

@@ -64,6 +64,21 @@ FUNCTION_WORDS = STOPWORDS | frozenset(
 )
 _CONJUNCTIONS = frozenset({"and", "or"})
 _TENS = frozenset("twenty thirty forty fifty sixty seventy eighty ninety".split())
+# Quantities are facts: a thesaurus swap may not change one ("million" -> "billion"); only the
+# rules' number swaps ("four" -> "4") touch them.
+QUANTITIES = frozenset(
+    """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
+    seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand
+    million billion trillion dozen hundreds thousands millions billions trillions dozens""".split()
+)
+
+
+def keeps_quantities(original: str, variant: Variant) -> bool:
+    """False for a swap that adds, drops or changes a quantity word (rules' number swaps aside)."""
+    if variant.kind == "number":
+        return True
+    return {t for t in original.lower().split() if t in QUANTITIES} == {
+        t for t in variant.text.lower().split() if t in QUANTITIES}
 _TITLES = frozenset(
     """mr mrs ms miss dr sir dame lord lady president vice senator sen rep representative gov
     governor mayor judge justice minister secretary chancellor king queen prince princess pope
@@ -153,13 +168,21 @@ def _inflect(word: str, tag: str) -> str | None:
     return forms[0] if forms else None
 
 
+@lru_cache(maxsize=200_000)
+def _lemma(word: str, upos: str) -> str:
+    """The lemma a variant is inflected from: a thesaurus may list an inflected form ("deepened"),
+    which inflected again gives "deepenedded"."""
+    lemmas = lemminflect.getLemma(word, upos=upos, lemmatize_oov=False) if upos else ()
+    return lemmas[0] if lemmas else word
+
+
 def inflect_variant(variant: Variant, tag: str | None, upos: str) -> str | None:
     """Inflect the head of ``variant`` (first token of a verb phrase, last of a noun phrase)."""
     if not tag:
         return variant.text
     words = variant.text.split(" ")
     head = 0 if upos == "VERB" else len(words) - 1
-    form = _inflect(words[head], tag)
+    form = _inflect(_lemma(words[head], upos), tag)
     if form is None:
         return None
     words[head] = form
@@ -167,7 +190,7 @@ def inflect_variant(variant: Variant, tag: str | None, upos: str) -> str | None:
 
 
 @lru_cache(maxsize=400_000)
-def _lemma_tags(word: str) -> tuple[tuple[str, str, str], ...]:
+def lemma_readings(word: str) -> tuple[tuple[str, str, str], ...]:
     """(upos, lemma, tag) readings of an inflected word: 'said' -> (('VERB', 'say', 'VBD'), ...)."""
     readings = []
     for upos, lemmas in lemminflect.getAllLemmas(word).items():
@@ -205,6 +228,8 @@ class Spinner:
                     continue
                 self.max_tokens = max(self.max_tokens, n)
                 for v in variants:
+                    if not keeps_quantities(key, v):
+                        continue
                     self._phrases.setdefault(key, []).append((v, None, v.pos))
                     if v.pos in ("VERB", "NOUN"):
                         self._index_inflections(key, v)
@@ -228,16 +253,17 @@ class Spinner:
         for source, table in self.lexicon.entries.items():
             for v in table.get(word, ()):
                 # a thesaurus may swap a function word only for function words ("but" -> "however")
-                if stop and source in THESAURI and not _function_words(v.text):
+                if stop and source in THESAURI and not _function_words(v.text) or not keeps_quantities(word, v):
                     continue
                 options.append((v, None, v.pos))
-        for upos, lemma, tag in _lemma_tags(word) if word not in STOPWORDS else ():
+        for upos, lemma, tag in lemma_readings(word) if word not in STOPWORDS else ():
             for table in self.lexicon.entries.values():
                 for v in table.get(lemma, ()):
                     # seed entries without a pos match their exact form only
                     if v.source in ("seed", "rules") and not v.pos:
                         continue
-                    if v.kind in ("word", "compound", "idiom") and (not v.pos or v.pos == upos):
+                    if v.kind in ("word", "compound", "idiom") and (not v.pos or v.pos == upos) and keeps_quantities(
+                            lemma, v):
                         options.append((v, tag, upos))
         self._word_cache[word] = options
         return options
@@ -362,7 +388,7 @@ class Spinner:
     def _known(self, word: str) -> bool:
         known = self._known_cache.get(word)
         if known is None:
-            known = any(word in table for table in self.lexicon.entries.values()) or bool(_lemma_tags(word))
+            known = any(word in table for table in self.lexicon.entries.values()) or bool(lemma_readings(word))
             self._known_cache[word] = known
         return known
 

@@ -168,6 +168,27 @@ def stuck_app():
     return create_app(Settings(warmup=False), load_restorer=lambda _settings: Stuck())
 
 
+# Schemathesis configuration of the schema fuzzing (the slow test and benchmarks/fuzz_service.py):
+# 413 is this API's documented answer to a text or list over its limit (schema-invalid data).
+FUZZ_CONFIG_TOML = """
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
+"""
+
+
+def fuzz_app(max_text_chars: int = 500, load_restorer=None):
+    """The app the schema fuzzing runs against, texts capped at ``max_text_chars`` so that
+    generated data reaches the limits; by default the real ``rewrite.Restorer`` over a fake
+    model that swaps known spun words (``tests.rewrite.fakes.SwapBackend``)."""
+    if load_restorer is None:
+        from rewrite import Restorer
+        from tests.rewrite.fakes import SwapBackend
+
+        restorer = Restorer(SwapBackend())
+        load_restorer = lambda _settings: restorer  # noqa: E731
+    return create_app(isolated_settings(max_text_chars=max_text_chars), load_restorer=load_restorer)
+
+
 def isolated_settings(**values) -> Settings:
     """Settings from ``values`` and defaults only, whatever UNSPIN_* variables the shell has."""
     import os

@@ -131,8 +131,9 @@ def test_throughput_is_characters_over_seconds_of_recent_calls():
     assert throughput.chars_per_s == 650
     throughput.add(0, 0.0)  # ignored
     assert throughput.chars_per_s == 650
-    throughput.max_age_s = 0.0  # samples expire: a stale speed is measured again
-    assert throughput.chars_per_s is None
+    assert not throughput.stale
+    throughput.max_age_s = 0.0  # the newest sample is old: the speed may have changed since
+    assert throughput.stale and throughput.chars_per_s == 650
 
 
 def test_a_call_that_ran_into_the_limit_still_tells_the_speed():
@@ -193,6 +194,65 @@ def test_a_call_running_long_before_any_was_timed_bounds_the_speed():
         return waited
 
     assert run_batcher(scenario, timeout_s=10.0, wait_ms=0) < 0.5  # refused at once (the target: within 1 s)
+
+
+def test_queued_jobs_that_a_slower_model_cannot_finish_in_time_get_503_not_504():
+    fake = CancellableRestorer(seconds_per_char=0.001)  # 1,000 characters a second
+
+    async def scenario(batcher):
+        await batcher.submit(fake, ["a" * 200])  # times the model
+        fake.seconds_per_char = 0.004  # the machine gets 4x slower after that
+        outcomes = await asyncio.gather(
+            *(batcher.submit(fake, [f"{k} " + "b" * 148]) for k in range(8)), return_exceptions=True
+        )  # 1,200 characters: 1.2 s at the measured speed (admitted), 4.8 s at the real one
+        return outcomes, batcher.shed_jobs
+
+    outcomes, shed = run_batcher(scenario, timeout_s=2.0, wait_ms=0, batch_seconds=0.2, check_s=0.05)
+    kinds = [type(outcome).__name__ for outcome in outcomes]
+    assert "Timeout" not in kinds  # none waits into a 504
+    assert kinds[0] == "list" and "Overloaded" in kinds and shed == kinds.count("Overloaded")
+    assert all(isinstance(outcome, (list, Overloaded)) for outcome in outcomes)
+    assert all(outcome.retry_after_s >= 1 for outcome in outcomes if isinstance(outcome, Overloaded))
+
+
+def test_a_running_call_long_overdue_sheds_the_jobs_queued_behind_it_while_it_runs():
+    fake = CancellableRestorer(seconds_per_char=0.001)
+
+    async def scenario(batcher):
+        await batcher.submit(fake, ["a" * 200])  # times the model: ~1,000 characters a second
+        fake.seconds_per_char = 0.02  # now 50 a second: the next call takes 2 s, not 0.1 s
+        running = asyncio.create_task(batcher.submit(fake, ["x" * 100]))
+        await _until(fake.running.is_set)
+        queued = [asyncio.create_task(batcher.submit(fake, [f"{k} " + "y" * 98])) for k in range(2)]
+        await asyncio.sleep(0)  # both admitted: 0.3 s of work at the measured speed
+        assert not any(task.done() for task in queued)
+        await asyncio.wait(queued)
+        shed_while_running = not running.done()
+        await running
+        return [task.exception() for task in queued], shed_while_running
+
+    errors, shed_while_running = run_batcher(scenario, timeout_s=3.0, wait_ms=0, check_s=0.05)
+    assert all(isinstance(error, Overloaded) for error in errors)  # before: both waited into a 504
+    assert shed_while_running
+
+
+def test_a_stale_speed_lets_one_job_through_to_time_the_model_again():
+    fake = CancellableRestorer(seconds_per_char=0.001)
+
+    async def scenario(batcher):
+        batcher.throughput.add(10, 10.0)  # measured long ago on a crawling machine: 1 char/s
+        with pytest.raises(Overloaded):
+            await batcher.submit(fake, ["x" * 100])  # 100 s of work at that speed
+        batcher.throughput.max_age_s = 0.0  # ... and now that measurement is stale
+        probe = asyncio.create_task(batcher.submit(fake, ["they mentioned " * 20]))  # idle: let through
+        await _until(fake.running.is_set)
+        with pytest.raises(Overloaded):
+            await batcher.submit(fake, ["y" * 100])  # one probe at a time
+        return await probe, batcher.throughput.chars_per_s
+
+    [result], speed = run_batcher(scenario, timeout_s=5.0, wait_ms=0)
+    assert result.text.startswith("they said")
+    assert speed > 20  # measured again (the old sample still weighs in)
 
 
 def test_before_any_call_is_timed_everything_within_the_queue_is_admitted():

@@ -19,36 +19,22 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from rewrite import Restorer
-from service.main import create_app
-from tests.rewrite.fakes import SwapBackend
-from tests.service.service_fakes import isolated_settings, live_server
+from tests.service.service_fakes import FUZZ_CONFIG_TOML, fuzz_app, live_server
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("UNSPIN_FUZZ_EXAMPLES", "25"))
-# 413 is this API's documented answer to a text or list over its limit (schema-invalid data).
-CONFIG = SchemathesisConfig.from_str(
-    """
-[checks.negative_data_rejection]
-expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
-"""
-)
+CONFIG = SchemathesisConfig.from_str(FUZZ_CONFIG_TOML)
 STATUSES: Counter = Counter()
 
 
-def _app():
-    restorer = Restorer(SwapBackend())
-    return create_app(isolated_settings(max_text_chars=500), load_restorer=lambda _settings: restorer)
-
-
 # The document the app serves (building it starts nothing); requests go to a live server.
-schema = schemathesis.openapi.from_dict(_app().openapi(), config=CONFIG)
+schema = schemathesis.openapi.from_dict(fuzz_app().openapi(), config=CONFIG)
 
 
 @pytest.fixture(scope="module")
 def server_url():
-    with live_server(_app()) as url:
+    with live_server(fuzz_app()) as url:
         yield url
     print(f"\nschemathesis: {sum(STATUSES.values())} requests, status codes {dict(sorted(STATUSES.items()))}")
 

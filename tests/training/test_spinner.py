@@ -300,3 +300,25 @@ def test_function_words_swapped_within_their_class(small_lexicon):
     outs = {spinner.spin("Cats would stay.", random.Random(s), 1.0, engine)[0] for s in range(80)}
     modals = {o.split()[1] for o in outs}
     assert {"might", "could", "can"} <= modals and modals <= set(FUNCTION_CLASSES[0])
+
+
+def test_thesauri_never_change_a_quantity(small_lexicon):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["moby"] = {"million": [Variant("billion", "moby"), Variant("large number", "moby")],
+                                     "budget": [Variant("plan", "moby"), Variant("two plans", "moby")],
+                                     "spent": [Variant("used up", "moby")]}
+    engine = EngineConfig("m", {"moby": 1.0}, 1.0, 1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    outs = {spinner.spin("They spent a million on the budget.", random.Random(s), 1.0, engine)[0] for s in range(30)}
+    assert outs == {"They used up a million on the plan."}
+
+
+def test_inflection_starts_from_the_lemma():
+    from training.lexicon import Variant
+    from training.spinner import inflect_variant
+
+    # a thesaurus listing an inflected form is inflected from its lemma, not suffixed twice
+    assert inflect_variant(Variant("deepened", "ppdb"), "VBN", "VERB") == "deepened"
+    assert inflect_variant(Variant("deepened", "ppdb"), "VBZ", "VERB") == "deepens"
+    assert inflect_variant(Variant("say", "moby"), "VBD", "VERB") == "said"
