@@ -6,7 +6,9 @@
 
 Offsets and lengths count Unicode code points. The restorer reports its changes as ``Edit``s;
 the converter splices them into files with ``apply_edits``, and ``unspin rewrite --diff``
-renders them with it.
+renders them with it. The training spinner records its swaps as ``Edit``s too (confidence 1,
+``source`` naming the lexicon the swap came from), and the dataset builder checks every pair
+with ``apply_edits``.
 """
 
 from __future__ import annotations
@@ -26,9 +28,16 @@ class Edit:
     original: str
     replacement: str
     confidence: float
+    # Where a training edit came from: a lexicon source ("seed", "ppdb", ...) or "pairs" for a
+    # real pair; empty for the restorer's edits, and then left out of ``to_dict`` (never in repr).
+    source: str = dataclasses.field(default="", repr=False)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """JSON-ready: offset, length, original, replacement, confidence (and source when set)."""
+        out = dataclasses.asdict(self)
+        if not self.source:
+            del out["source"]
+        return out
 
 
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:

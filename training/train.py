@@ -1,6 +1,6 @@
 """Train (or fine-tune) the restorer on a built dataset.
 
-    config = TrainConfig(dataset="data/news", out="runs/default")
+    config = TrainConfig(dataset="data/news", out="runs/default")   # training/config.py
     train(config)            # resumes from runs/default/checkpoint if it exists
 
 Reads like its steps: ``set_seed`` -> ``prepare_tokenizer`` -> ``prepare_data`` -> ``get_model``
@@ -25,65 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import TrainConfig
 from .data import TokenData, load_split, save_split, tokenize_split, tokenizer_fingerprint, write_token_manifest
 from .errors import ConfigError, DatasetError, TrainingError
 from .modeling import ModelConfig, build_model
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Training run settings; saved as ``training_config.json`` beside the model."""
-
-    dataset: str = ""  # folder written by `unspin build-dataset`
-    out: str = "runs/model"  # run folder: checkpoint/, model/, logs
-    arch: str = "t5"  # t5: a T5 trained here; lm: fine-tune the pretrained SmolLM2 (rewrite.lm)
-    preset: str = "default"  # model shape preset (default, shallow, tiny), unless --init or arch lm
-    freeze_layers: int = 22  # arch lm: the embeddings and this many lower layers stay frozen
-    init: str | None = None  # fine-tune this model folder instead of starting from scratch
-    tokenizer: str | None = None  # reuse this tokenizer folder (default: train one, or init's)
-    vocab_size: int = 16000
-    tokenizer_sentences: int = 400_000  # sentences sampled (both sides) to train the tokenizer
-    max_len: int = 128  # tokens per side; longer examples are truncated for training
-    batch_tokens: int = 12_000  # padded source+target tokens per batch (per process)
-    lr: float = 1e-3
-    warmup_steps: int = 1000
-    schedule: str = "inverse_sqrt"  # after warmup: inverse_sqrt, or linear (decays to 0 at max_steps)
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    max_steps: int = 20_000
-    max_minutes: float | None = None  # stop (and export) after this wall time
-    eval_every: int = 1000
-    save_every: int = 500
-    log_every: int = 50
-    eval_batches: int = 50
-    bf16: bool = True  # bf16 autocast; --fp32 turns it off
-    max_train_samples: int | None = None  # cap for smoke runs
-    device: str = "auto"  # auto, cpu, cuda
-    prepare_only: bool = False  # train the tokenizer and tokenise the data, then stop
-    threads: int | None = None  # torch CPU threads (default: torch's choice)
-    seed: int = 13
-
-    def __post_init__(self) -> None:
-        if not self.dataset:
-            raise ConfigError("give --dataset, a folder written by `unspin build-dataset`")
-        if self.lr <= 0 or self.batch_tokens < 2 * self.max_len:
-            raise ConfigError("need lr > 0 and batch_tokens >= 2 * max_len")
-        if self.max_steps < 1:
-            raise ConfigError("max_steps must be >= 1")
-        if self.schedule not in ("inverse_sqrt", "linear"):
-            raise ConfigError("schedule must be inverse_sqrt or linear (linear decays to 0 at max_steps)")
-        if self.arch not in ("t5", "lm"):
-            raise ConfigError("arch must be t5 (trained from scratch here) or lm (a fine-tune of SmolLM2)")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError("device must be auto, cpu or cuda")
-
-    @classmethod
-    def from_json(cls, path: str, **overrides) -> "TrainConfig":
-        data = json.loads(Path(path).read_text())
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
 
 
 def set_seed(seed: int) -> None:
@@ -504,32 +451,11 @@ def subset(data: TokenData, n: int) -> TokenData:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m training.train --dataset D --out O [--key value ...]`` (used by torchrun)."""
-    import argparse
+    """``python -m training.train --dataset D --out O [--flag value ...]`` (what torchrun runs): the
+    flags of ``unspin train`` (one per ``TrainConfig`` field), run in this process."""
+    from .cli import train_process
 
-    parser = argparse.ArgumentParser(description="Train the unspin restorer (see `unspin train --help`).")
-    parser.add_argument("--config", help="JSON file of TrainConfig fields")
-    for field in dataclasses.fields(TrainConfig):
-        if field.type in ("bool",):
-            parser.add_argument(f"--{field.name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"))
-        else:
-            parser.add_argument(f"--{field.name.replace('_', '-')}")
-    args = vars(parser.parse_args(argv))
-    config_file = args.pop("config")
-    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    values = {}
-    for key, value in args.items():
-        if value is None:
-            continue
-        kind = types[key]
-        values[key] = value if isinstance(value, bool) else int(value) if kind.startswith("int") else float(value) if kind.startswith("float") else value
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
-        train(config)
-    except TrainingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    train_process.main(args=argv, prog_name="python -m training.train")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@ import json
 
 import pytest
 
-from training.build import BuildConfig, align_edits, build_dataset, load_dataset_dir, split_of
+from rewrite.edits import Edit, apply_edits
+from training.build import BuildConfig, align_edits, build_dataset, edit_row, load_dataset_dir, row_edit, split_of
 from training.corpus import read_corpus
 from training.errors import ConfigError, CorpusError, DatasetError
 from training.lexicon import LexiconConfig
-from training.spinner import SpinnerConfig, apply_edits
+from training.spinner import SpinnerConfig
 
 
 def config(corpus, out, seed_table, **kw):
@@ -45,7 +46,7 @@ def test_build_roundtrip_splits_and_manifest(corpus_dir, tmp_path, seed_table):
     assert not docs["train"] & docs["test"] and not docs["train"] & docs["validation"]
     for split in ds:
         for row in ds[split]:
-            assert apply_edits(row["original"], [_edit(e) for e in row["edits"]]) == row["spun"]
+            assert apply_edits(row["original"], [row_edit(e) for e in row["edits"]]) == row["spun"]
     train_news = [r for r in ds["train"] if r["source"] == "news"]
     assert len(train_news) == 2 * len({r["original"] for r in train_news})  # weight 2 -> two copies
     saved = json.loads((out / "manifest.json").read_text())
@@ -53,12 +54,6 @@ def test_build_roundtrip_splits_and_manifest(corpus_dir, tmp_path, seed_table):
     assert (out / "parquet" / "train.parquet").is_file()
     assert manifest["stats"]["dropped_roundtrip"] == 0
     assert not list(tmp_path.glob("ds.tmp*"))
-
-
-def _edit(e):
-    from training.spinner import SpinEdit
-
-    return SpinEdit(**e)
 
 
 def test_build_is_deterministic(corpus_dir, tmp_path, seed_table):
@@ -88,6 +83,26 @@ def test_real_pairs_are_aligned(corpus_dir, tmp_path, seed_table):
 def test_align_edits_insertions_and_deletions():
     for original, spun in [("a b c", "a x y c"), ("a b c d", "a d"), ("x", "x y"), ("x y", "y"), ("", "q")]:
         assert apply_edits(original, align_edits(original, spun)) == spun
+
+
+def test_edit_rows_keep_the_dataset_format_and_round_trip():
+    edit = Edit(4, 3, "war", "struggle", 1.0, "seed")
+    assert edit_row(edit) == {"start": 4, "end": 7, "original": "war", "replacement": "struggle", "source": "seed"}
+    assert list(edit_row(edit)) == ["start", "end", "original", "replacement", "source"]  # column order on disk
+    assert row_edit(edit_row(edit)) == edit
+
+
+def test_verify_drops_pairs_whose_edits_do_not_fit_their_original():
+    from training.build import verify
+
+    good = dict(original="The war ended.", spun="The struggle ended.",
+                edits=[edit_row(Edit(4, 3, "war", "struggle", 1.0, "seed"))])
+    stale = dict(good, edits=[edit_row(Edit(4, 3, "cat", "struggle", 1.0, "seed"))])  # original not in the text
+    overlapping = dict(good, spun="The strugglear ended.", edits=[
+        edit_row(Edit(4, 3, "war", "struggle", 1.0, "seed")), edit_row(Edit(5, 2, "ar", "ar", 1.0, "seed"))])
+    stats = {}
+    assert verify([good, stale, overlapping], stats) == [good]
+    assert stats["dropped_roundtrip"] == 2
 
 
 @pytest.mark.parametrize("content,match", [
@@ -195,3 +210,35 @@ def test_a_dataset_in_the_old_hf_layout_still_loads(corpus_dir, tmp_path, seed_t
         if item.name not in ("hf", "parquet", "manifest.json"):
             item.rename(out / "hf" / item.name)
     assert set(load_dataset_dir(out)) == {"train", "validation", "test"}
+
+
+def test_build_dataset_flags_come_from_the_config_fields(monkeypatch, tmp_path):
+    import dataclasses
+    import typing
+
+    from click.testing import CliRunner
+
+    from training import build
+    from training.cli import build_dataset_cmd
+    from training.spinner import SpinnerConfig
+
+    flags = {p.name for p in build_dataset_cmd.params}
+    for cls in (BuildConfig, SpinnerConfig):
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            hint = hints[field.name]
+            plain = set(typing.get_args(hint) or (hint,)) <= {int, float, str, bool, type(None)}
+            if plain and not (cls is SpinnerConfig and field.name == "seed"):  # the builder sets the spin seed
+                assert field.name in flags, f"{cls.__name__}.{field.name} has no build-dataset flag"
+    seen = []
+    manifest = dict(pairs={}, engines={}, lexicon_sizes={}, edits_per_lexicon_source={}, spin_pairs_per_second=0,
+                    seconds=0)
+    monkeypatch.setattr(build, "build_dataset", lambda config: seen.append(config) or manifest)
+    result = CliRunner().invoke(build_dataset_cmd, ["--corpus", "c", "--out", str(tmp_path / "o"), "--min-words", "6",
+                                                    "--spin-seed", "7", "--doc-column", "url", "--protect-quotes",
+                                                    "--unspun-share", "0.3", "--validation-fraction", "0.2"])
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    assert (config.min_words, config.max_words, config.spin_seed, config.seed, config.doc_column) == (6, 80, 7, 13, "url")
+    assert (config.validation_fraction, config.spinner.protect_quotes, config.spinner.unspun_share) == (0.2, True, 0.3)
+    assert config.spinner.seed == 7  # the spin seed, set by BuildConfig

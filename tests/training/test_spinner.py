@@ -4,8 +4,9 @@ import pytest
 
 from training.errors import ConfigError, LexiconError
 from training.lexicon import LexiconConfig, load_lexicon, read_seed_table
+from rewrite.edits import Edit, apply_edits
 from rewrite.text import WORD_RE
-from training.spinner import EngineConfig, SpinEdit, Spinner, SpinnerConfig, apply_edits
+from training.spinner import EngineConfig, Spinner, SpinnerConfig
 
 
 def spin_all(spinner, text, engine, seed=0):
@@ -83,9 +84,15 @@ def test_rate_controls_share(small_lexicon):
     assert n_light == 4 and n_heavy == 24
 
 
-def test_apply_edits_roundtrip():
-    edits = [SpinEdit(0, 2, "ab", "X"), SpinEdit(3, 4, "d", "YY")]
-    assert apply_edits("abcd", edits) == "XcYY"
+def test_swaps_are_library_edits_with_their_source(small_lexicon, seed_only_engine):
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine]))
+    text = "He said the wars killed two persons."
+    spun, edits = spin_all(spinner, text, seed_only_engine)
+    assert edits and all(type(e) is Edit for e in edits)
+    assert [e.offset for e in edits] == sorted(e.offset for e in edits)
+    assert {e.source for e in edits} == {"seed"} and {e.confidence for e in edits} == {1.0}
+    assert all(text[e.offset : e.offset + e.length] == e.original for e in edits)
+    assert edits[0].to_dict()["source"] == "seed"
 
 
 def test_malformed_seed_line_names_file_and_line(tmp_path):

@@ -4,7 +4,7 @@
 #   DATA=data/full TOK=runs/tokenizer MINUTES=7 bash training/recipes/gpu_train.sh
 # DATA must hold manifest.json and the tokenised splits (tokens-*/train.npz, validation.npz) that
 # `python -m training.train --prepare-only true` writes; the training machine needs only torch, transformers,
-# sentencepiece, tokenizers and numpy.
+# sentencepiece, tokenizers, numpy and click.
 set -u
 export PYTHONUNBUFFERED=1
 DATA=${DATA:?set DATA} TOK=${TOK:?set TOK} MINUTES=${MINUTES:-7} RUNS=${RUNS:-runs}
