@@ -37,10 +37,14 @@ def base_env(tmp_path_factory):
     return tmp / "venv" / "bin", tmp
 
 
+def _clean_env() -> dict[str, str]:
+    """The environment without a PYTHONPATH or venv that would put a source tree before the install."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
 def _run(bin_dir: Path, args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return subprocess.run([str(bin_dir / "unspin"), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300, **kwargs)
+    return subprocess.run([str(bin_dir / "unspin"), *args], cwd=cwd, env=_clean_env(), capture_output=True,
+                          text=True, timeout=300, **kwargs)
 
 
 @pytest.mark.slow
@@ -64,7 +68,7 @@ def test_base_install_restores_and_names_missing_extras(base_env):
 
     shipped = subprocess.run([str(bin_dir / "python"), "-c", "import seeds; print(seeds.SPIN_PHRASES.stat().st_size > 0, "
                               "seeds.SAMPLE_ARTICLE.is_file(), seeds.HERE.parent.name)"],
-                             cwd=tmp, capture_output=True, text=True)
+                             cwd=tmp, env=_clean_env(), capture_output=True, text=True)
     assert shipped.stdout.split() == ["True", "True", "site-packages"], shipped.stderr  # package data
 
     (tmp / "in").mkdir()
