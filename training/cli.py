@@ -240,6 +240,8 @@ def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: 
     name = "baseline lm (pretrained SmolLM2, inverse lexicon)" if baseline_corpus else model or "default"
     click.echo(f"{len(files)} markup files, model {name}")
     click.echo(format_curve(result))
+
+
 @click.command("channel-coverage")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (coverage, places, per source/kind, misses).")

@@ -1,20 +1,20 @@
 """The training-free baseline: the pretrained language model choosing among the channel's inverse
 candidates, the number every trained restorer must beat on real spun text.
 
-No training at all. The builder's spinner (its lexicon and rules, the channel the models learn to
-undo) is read backwards: for every common word and every multi-word lexicon entry, each wording the
-spinner could turn it into (with inflection) points back to it (``InverseChannel``). Spun text is
-then scanned for wordings that point back to something; the pretrained SmolLM2 (``rewrite.lm``,
-the base weights, not a fine-tune) scores each place kept as it is and with each candidate put
-back, over a window of context (up to ``prefix_tokens`` tokens before the place and
-``context_words`` words after it). A candidate that makes the window more likely by at least
-``margin`` nats becomes an edit; overlapping edits go to the larger gain. Confidence is
-``1 - exp(-gain / 3)``, so ``min_confidence`` picks a margin: 0.5 is a gain of 2.1 nats, 0.7 is
-3.6, 0.9 is 6.9.
+No training at all. The builder's lexicon (the channel the models learn to undo) is read
+backwards: each wording it renders a common wording as, directly or through its lemma with
+inflection, points back to that wording (``InverseChannel``). Spun text is then scanned for
+wordings that point back to something; the pretrained SmolLM2 (``rewrite.lm``, the base weights,
+not a fine-tune) scores each place kept as it is and with candidates put back, over a window of
+context (up to ``prefix_tokens`` tokens before the place and ``context_words`` tokens after it).
+A candidate that makes the window more likely by at least ``margin`` nats becomes an edit;
+overlapping edits go to the larger gain. Confidence is ``1 - exp(-gain / 3)``, so
+``min_confidence`` picks a margin: 0.5 is a gain of 2.1 nats, 0.7 is 3.6, 0.9 is 6.9.
 
     >>> restorer = LmBaselineRestorer.build(corpus=["../shared/corpora"])
-    >>> restorer.restore_many(["Rubio mentioned on Wednesday that he would run."])[0].text
-    'Rubio said on Wednesday that he would run.'
+    >>> restorer.restore_many(["Rubio mentioned on Wednesday that not less than 15 individuals "
+    ...                        "were useless after the struggle."])[0].text
+    'Rubio said on Wednesday that at least 15 people were dead after the battle.'
 
 ``unspin evaluate --markup FILES --baseline lm`` scores it like any model.
 """
@@ -51,19 +51,22 @@ GAIN_SCALE = 3.0  # confidence = 1 - exp(-gain / GAIN_SCALE)
 @dataclasses.dataclass(frozen=True)
 class BaselineConfig:
     """Settings of the baseline; ``vocab_size`` most common corpus words are the originals it may
-    put back (spinners swap common words), ``top_k`` of them (the most common first) are scored
-    at one place."""
+    put back (spinners swap common words), ``top_k`` candidates of a place (best supported, then
+    most common) go to the first-token filter, and at most ``keep`` of those within
+    ``first_token_slack`` nats of the spun wording's first token are scored in full."""
 
     vocab_size: int = 30_000
-    top_k: int = 6
+    top_k: int = 8
+    keep: int = 2
+    first_token_slack: float = 1.0
     margin: float = 0.5  # least gain in nats for an edit at all
     prefix_tokens: int = 16
     context_words: int = 3
     batch_size: int = 64
 
     def __post_init__(self) -> None:
-        if self.vocab_size < 1 or self.top_k < 1 or self.prefix_tokens < 1 or self.context_words < 0:
-            raise ConfigError("vocab_size, top_k and prefix_tokens must be >= 1 and context_words >= 0")
+        if min(self.vocab_size, self.top_k, self.keep, self.prefix_tokens) < 1 or self.context_words < 0:
+            raise ConfigError("vocab_size, top_k, keep and prefix_tokens must be >= 1 and context_words >= 0")
         if self.margin < 0:
             raise ConfigError("margin is a gain in nats: give a number >= 0")
 
@@ -138,9 +141,11 @@ class InverseChannel:
                             found[form] = max(found.get(form, 0), support)
         return sorted(found, key=lambda o: (-found[o], self._commonness(o), o))
 
-    def places(self, text: str, top_k: int) -> list[tuple[int, int, list[str]]]:
-        """``(start, end, candidates)`` of every wording in ``text`` that points back to something."""
-        spans = [m.span() for m in WORD_RE.finditer(text)]
+    def places(self, text: str, top_k: int, spans: list[tuple[int, int]] | None = None
+               ) -> list[tuple[int, int, list[str]]]:
+        """``(start, end, candidates)`` of every wording in ``text`` that points back to something
+        (``spans``: the text's ``WORD_RE`` token spans, when the caller has them)."""
+        spans = [m.span() for m in WORD_RE.finditer(text)] if spans is None else spans
         lower = [text[s:e].lower() for s, e in spans]
         found = []
         for i in range(len(spans)):
@@ -207,11 +212,8 @@ class LmBaselineRestorer:
 
     Two passes a line: one forward pass over the spun line gives, at every place, how likely the
     model finds the first token of the spun wording and of each candidate; candidates no more
-    than ``first_token_slack`` nats below the spun wording's first token (at most ``keep`` of
-    them) are then scored over the whole window."""
-
-    first_token_slack = 1.0
-    keep = 2
+    than ``config.first_token_slack`` nats below the spun wording's first token (at most
+    ``config.keep`` of them) are then scored over the whole window."""
 
     def __init__(self, channel: InverseChannel, scorer: LmScorer, config: BaselineConfig):
         self.channel, self.scorer, self.config = channel, scorer, config
@@ -236,14 +238,14 @@ class LmBaselineRestorer:
         return cls(channel, LmScorer(model, tokenizer, config.batch_size), config)
 
     def _line_edits(self, text: str, base: int) -> list[Edit]:
-        places = self.channel.places(text, self.config.top_k)
+        words = [m.span() for m in WORD_RE.finditer(text)]
+        places = self.channel.places(text, self.config.top_k, words)
         if not places:
             return []
         tokenizer = self.scorer.tokenizer
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids, offsets = self.scorer.start + enc["input_ids"], [(0, 0)] * len(self.scorer.start) + enc["offset_mapping"]
         first = self.scorer.next_token_logprobs(ids)
-        words = [m.span() for m in WORD_RE.finditer(text)]
         rows, owners = [], []
         for start, end, originals in places:
             # the token that starts the place, with the space before it ("Rubio| mentioned")
@@ -260,7 +262,7 @@ class LmBaselineRestorer:
                 candidate = _cased_like(spun, original)
                 body = tokenizer.encode(lead + candidate + tail, add_special_tokens=False)
                 lp = float(first[j - 1, body[0]])
-                if lp >= keep_first - self.first_token_slack:
+                if lp >= keep_first - self.config.first_token_slack:
                     options.append((lp, candidate, body))
             if not options:
                 continue
@@ -269,7 +271,7 @@ class LmBaselineRestorer:
                 head = self.scorer.start + head
             rows.append((head, tokenizer.encode(lead + spun + tail, add_special_tokens=False)))
             owners.append((start, end, spun))
-            for _, candidate, body in sorted(options, key=lambda o: -o[0])[: self.keep]:
+            for _, candidate, body in sorted(options, key=lambda o: -o[0])[: self.config.keep]:
                 rows.append((head, body))
                 owners.append((start, end, candidate))
         scores = self.scorer.score(rows)

@@ -253,7 +253,7 @@ class Spinner:
         for source, table in self.lexicon.entries.items():
             for v in table.get(word, ()):
                 # a thesaurus may swap a function word only for function words ("but" -> "however")
-                if stop and source in THESAURI and not _function_words(v.text) or not keeps_quantities(word, v):
+                if (stop and source in THESAURI and not _function_words(v.text)) or not keeps_quantities(word, v):
                     continue
                 options.append((v, None, v.pos))
         for upos, lemma, tag in lemma_readings(word) if word not in STOPWORDS else ():

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def rows(output: str, scenario: str) -> dict[str, str]:
-    """``{run name: status codes}`` of one scenario's table."""
+    """``{run name: (status codes, slowest 503 cell)}`` of one scenario's table."""
     section = output.split(f"### {scenario} ")[1].split("###")[0]
     found = {}
     for line in section.splitlines():

@@ -76,8 +76,9 @@ def test_scorer_batches_give_the_sums_of_single_sequences(scorer):
 
 def test_restorer_edits_are_the_scored_gains(scorer):
     channel = InverseChannel.build(tiny_lexicon(), COUNTS, vocab_size=7)
-    restorer = LmBaselineRestorer(channel, scorer, BaselineConfig(margin=0.0, top_k=5))
-    restorer.first_token_slack = math.inf  # score every candidate in full
+    # every candidate scored in full
+    every = dict(top_k=5, keep=5, first_token_slack=math.inf)
+    restorer = LmBaselineRestorer(channel, scorer, BaselineConfig(margin=0.0, **every))
     text = "Rubio mentioned it.\nThe struggle went on for 15 years and not less than 20 individuals came."
     (result,) = restorer.restore_many([text])
     assert result.text == apply_edits(text, result.edits)
@@ -100,7 +101,7 @@ def test_restorer_edits_are_the_scored_gains(scorer):
         assert new > keep
         assert edit.confidence == pytest.approx(1 - math.exp(-(new - keep) / 3), abs=1e-3)
     # with a margin no gain reaches, nothing changes
-    restorer.config = BaselineConfig(margin=1e9, top_k=5)
+    restorer.config = BaselineConfig(margin=1e9, **every)
     assert restorer.restore_many([text])[0].edits == []
 
 
