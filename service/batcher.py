@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 # A running call is overdue once it has taken OVERDUE_FACTOR times its expected time plus
 # OVERDUE_S (the floor keeps the fixed cost of a small call from reading as a slow model).
 OVERDUE_FACTOR = 1.5
+# A queued job is shed once its estimated finish comes within this share of the limit (or one
+# check interval) of its deadline, see Batcher._shed_late.
+SHED_MARGIN_SHARE = 0.05
 OVERDUE_S = 1.0
 
 
@@ -305,13 +308,27 @@ class Batcher:
             return 0.0
         return max(0.0, call.chars - (time.monotonic() - call.started) * rate)
 
+    def refusal(self, chars: int = 0) -> Overloaded | None:
+        """The ``Overloaded`` a job of ``chars`` characters would get if it arrived now, or
+        ``None`` when it would be admitted. With ``chars=0`` it answers whether *any* request
+        would be refused, before its body is read (``service.main.ShedEarly``)."""
+        wait = self.estimated_wait_s(chars)
+        if wait is None or wait <= self.timeout_s * self.admit_share or self._probe_due():
+            return None
+        return self._overloaded(chars, wait)
+
+    def _probe_due(self) -> bool:
+        """The measured speed is stale and the model idle: the next job is let through to
+        measure it again."""
+        return self.throughput.stale and self._call is None and not self._pending and not self.busy
+
     def _admit(self, job: _Job) -> None:
         """Raise ``Overloaded`` when ``job`` would not finish within the share of the limit.
         When the speed is stale and the model idle, the job is let through to measure it again."""
         wait = self.estimated_wait_s(job.chars)
         if wait is None or wait <= self.timeout_s * self.admit_share:
             return
-        if self.throughput.stale and self._call is None and not self._pending and not self.busy:
+        if self._probe_due():
             logger.info("the measured speed is stale; admitting a job of %d characters to time it", job.chars)
             job.probe = True
             return
@@ -335,9 +352,13 @@ class Batcher:
         return Overloaded(message, retry)
 
     def _shed_late(self) -> None:
-        """Answer ``Overloaded`` now to every queued job that no longer passes admission against
-        the time it has left (estimated wait over ``admit_share`` of it), because the model got
-        slower after it was admitted; the jobs behind it then wait that much less."""
+        """Answer ``Overloaded`` now to every queued job that can no longer finish before its
+        deadline (estimated wait over the time it has left, less ``_shed_margin_s``), because the
+        model got slower after it was admitted; the jobs behind it then wait that much less.
+
+        Admission keeps ``1 - admit_share`` of the limit in reserve, and this test spends it: a job
+        admitted near the edge is not shed a moment later for a small dip in the measured speed
+        (that made 503s arrive seconds late under a flood), only when it would really be late."""
         rate = self.speed()
         if rate is None or not self._pending:
             return
@@ -347,13 +368,20 @@ class Batcher:
             if job.future.done():
                 continue
             wait = (ahead + job.chars) / rate
-            if job.probe or wait <= self.admit_share * (job.deadline - now):
+            if job.probe or wait <= job.deadline - now - self._shed_margin_s:
                 ahead += job.chars
                 continue
             self.shed_jobs += 1
             logger.info("shedding a queued job of %d characters: about %.1f s of work ahead, %.1f s left",
                         job.chars, wait, job.deadline - now)
             _settle(job, error=self._overloaded(job.chars, wait))
+
+    @property
+    def _shed_margin_s(self) -> float:
+        """Time kept before a queued job's deadline for the estimate's error and the next check,
+        at most half the reserve that admission keeps (so that no job is shed as it arrives)."""
+        reserve = (1 - self.admit_share) * self.timeout_s
+        return min(reserve / 2, max(self.check_s, SHED_MARGIN_SHARE * self.timeout_s))
 
     def _on_done(self, job: _Job) -> None:
         """A job was answered, timed out or cancelled: drop it from the queue if it is still

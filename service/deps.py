@@ -68,6 +68,16 @@ def require_api_key(
         raise HTTPException(401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+def key_accepted(settings: Settings, authorization: str | None) -> bool:
+    """Whether an ``Authorization`` header value passes :func:`require_api_key` (always, when no
+    key is set); for checks made before FastAPI parses the request."""
+    if settings.api_key is None:
+        return True
+    scheme, _, given = (authorization or "").partition(" ")
+    expected = settings.api_key.get_secret_value().encode()
+    return scheme.lower() == "bearer" and secrets.compare_digest(given.strip().encode(), expected)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RestorerDep = Annotated[ServedRestorer, Depends(get_restorer)]
 BatcherDep = Annotated[Batcher, Depends(get_batcher)]

@@ -14,6 +14,7 @@ authentication on ``/v1`` only when ``UNSPIN_API_KEY`` is set.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,8 +31,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rewrite.errors import InputError
 from service import routes
-from service.batcher import Batcher, NotRunning, QueueFull, Timeout
-from service.deps import ServedRestorer, get_batcher, get_restorer, get_settings, require_api_key
+from service.batcher import Batcher, NotRunning, Overloaded, QueueFull, Timeout
+from service.deps import (
+    ServedRestorer,
+    get_batcher,
+    get_restorer,
+    get_settings,
+    key_accepted,
+    require_api_key,
+)
 from service.schemas import state_limits
 from service.settings import Settings
 
@@ -73,6 +81,7 @@ def create_app(
     _add_error_handlers(app)
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ShedEarly, settings=settings)  # outermost: a refusal skips the rest
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -282,6 +291,87 @@ class BodySizeLimit:
         error = self._too_large()
         response = JSONResponse({"detail": error.detail}, status_code=413)
         await response(scope, receive, send)
+
+
+class ShedEarly:
+    """503 + Retry-After for a ``POST /v1/restore`` that the batcher would refuse, decided from
+    the raw body before FastAPI parses, validates and routes it. The decision is the batcher's own
+    (``Batcher.refusal`` of the body's text characters), so nothing is refused that the full path
+    would admit; a refusal just costs a fraction of the CPU, and a flood of clients that resend at
+    once gets its 503s quickly and leaves the CPU to the model. Bodies that are not a well-formed
+    request, over the size limit or without the right API key are passed on to get their 4xx."""
+
+    PATH = "/v1/restore"
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        batcher = self._batcher(scope)
+        if batcher is None:
+            await self.app(scope, receive, send)
+            return
+        body, receive = await _read_body(receive, self.settings.max_body_bytes)
+        chars = _text_chars(body) if body is not None else None
+        refused = batcher.refusal(chars) if chars is not None else None
+        if refused is None or not key_accepted(self.settings, _header(scope, b"authorization")):
+            await self.app(scope, receive, send)
+            return
+        retry = max(self.settings.retry_after_s, refused.retry_after_s)
+        response = JSONResponse({"detail": str(refused)}, status_code=503, headers={"Retry-After": str(retry)})
+        await response(scope, receive, send)
+
+    def _batcher(self, scope: Scope) -> Batcher | None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != self.PATH:
+            return None
+        declared = _header(scope, b"content-length") or ""
+        if declared.isdigit() and int(declared) > self.settings.max_body_bytes:
+            return None  # BodySizeLimit answers 413 without reading it
+        return getattr(scope["app"].state, "batcher", None) if "app" in scope else None
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
+    """The request body (``None`` past ``limit`` bytes or on a disconnect) and a ``receive`` that
+    hands the app the same messages again, then the rest of the stream."""
+    messages: list[Message] = []
+    size = 0
+    complete = False
+    while not complete and size <= limit:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        size += len(message.get("body", b""))
+        complete = not message.get("more_body", False)
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    body = b"".join(m.get("body", b"") for m in messages) if complete and size <= limit else None
+    return body, replay
+
+
+def _text_chars(body: bytes) -> int | None:
+    """Characters of text in a well-formed restore request (as the batcher counts them), or
+    ``None`` for anything the full path should answer."""
+    try:
+        request = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(request, dict):
+        return None
+    text, texts = request.get("text"), request.get("texts")
+    if isinstance(text, str) and texts is None:
+        return len(text)
+    if text is None and isinstance(texts, list) and texts and all(isinstance(t, str) for t in texts):
+        return sum(len(t) for t in texts)
+    return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    value = dict(scope["headers"]).get(name)
+    return value.decode("latin-1") if value is not None else None
 
 
 def _package_version() -> str:

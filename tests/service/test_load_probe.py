@@ -25,7 +25,7 @@ def rows(output: str, scenario: str) -> dict[str, str]:
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 3 and cells[1].isdigit():
-            found[cells[0]] = (cells[2], cells[-1])
+            found[cells[0]] = (cells[2], cells[8])
     return found
 
 

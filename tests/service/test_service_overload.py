@@ -19,6 +19,7 @@ from rewrite import Restorer
 from rewrite.errors import Cancelled
 from service.batcher import Batcher, Overloaded, Throughput, Timeout, accepts_cancel
 from service.main import create_app
+from service import routes
 from tests.rewrite.fakes import FunctionBackend
 from tests.service.service_fakes import (
     REPO,
@@ -215,6 +216,30 @@ def test_queued_jobs_that_a_slower_model_cannot_finish_in_time_get_503_not_504()
     assert all(outcome.retry_after_s >= 1 for outcome in outcomes if isinstance(outcome, Overloaded))
 
 
+def test_a_job_admitted_near_the_edge_is_not_shed_for_a_small_dip_in_speed():
+    fake = CancellableRestorer(seconds_per_char=0.001)
+
+    async def scenario(batcher):
+        await batcher.submit(fake, ["a" * 500])  # times the model: ~1,000 characters a second
+        running = asyncio.create_task(batcher.submit(fake, ["b" * 2000]))
+        await _until(fake.running.is_set)
+        rate = batcher.speed()
+        ahead = batcher.estimated_wait_s(0)
+        size = int((0.78 * batcher.timeout_s - ahead) * rate)  # admitted just inside the budget
+        queued = asyncio.create_task(batcher.submit(fake, ["c" * size]))
+        await asyncio.sleep(0.05)
+        assert not queued.done()  # admitted
+        batcher.throughput.add(int(rate), 1.15)  # one slower call: the speed dips ~5%
+        batcher._shed_late()
+        kept = not queued.done()
+        queued.cancel()
+        await asyncio.gather(queued, running, return_exceptions=True)
+        return kept, batcher.shed_jobs
+
+    kept, shed = run_batcher(scenario, timeout_s=10.0, wait_ms=0, check_s=0.05)
+    assert kept and shed == 0  # before: shed at once, a 503 seconds after it was admitted
+
+
 def test_a_running_call_long_overdue_sheds_the_jobs_queued_behind_it_while_it_runs():
     fake = CancellableRestorer(seconds_per_char=0.001)
 
@@ -297,6 +322,53 @@ def test_overload_through_the_app_is_503_with_retry_after():
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) >= 1
     assert "send fewer or shorter texts" in response.json()["detail"]
+
+
+def test_a_request_the_batcher_would_refuse_is_refused_before_fastapi_parses_it(monkeypatch):
+    fake = CancellableRestorer(seconds_per_char=0.001)
+    with running_app(fake, request_timeout_s=2.0, batch_wait_ms=0, retry_after_s=1) as client:
+        client.post("/v1/restore", json={"text": "a" * 300})  # times the model: ~1,000 chars/s
+        routed = []
+        check_limits = routes.check_limits
+        monkeypatch.setattr(routes, "check_limits", lambda *a, **k: routed.append(1) or check_limits(*a, **k))
+        fits = client.post("/v1/restore", json={"text": "they mentioned"})
+        too_big = client.post("/v1/restore", json={"texts": ["b" * 1000] * 3})  # ~3 s > 0.8 x 2 s
+        malformed = client.post("/v1/restore", json={"text": "c", "texts": ["d"]})
+    assert fits.status_code == 200
+    assert too_big.status_code == 503 and int(too_big.headers["Retry-After"]) >= 1
+    assert "send fewer or shorter texts" in too_big.json()["detail"]
+    assert malformed.status_code == 422  # not a well-formed request: the full path says why
+    assert routed == [1]  # only the request that fits reached the route
+    assert len(fake.calls) == 2
+
+
+def test_an_early_refusal_does_not_skip_the_api_key_check():
+    fake = CancellableRestorer(seconds_per_char=0.001)
+    with running_app(fake, request_timeout_s=2.0, batch_wait_ms=0, api_key="k" * 24) as client:
+        auth = {"Authorization": "Bearer " + "k" * 24}
+        client.post("/v1/restore", json={"text": "a" * 300}, headers=auth)
+        huge = {"texts": ["b" * 1000] * 3}
+        without_key = client.post("/v1/restore", json=huge)
+        wrong_key = client.post("/v1/restore", json=huge, headers={"Authorization": "Bearer nope"})
+        with_key = client.post("/v1/restore", json=huge, headers=auth)
+    assert without_key.status_code == 401 and wrong_key.status_code == 401
+    assert with_key.status_code == 503 and "Retry-After" in with_key.headers
+
+
+def test_a_body_over_the_limit_still_gets_413_after_a_timed_call():
+    fake = CancellableRestorer(seconds_per_char=0.0001)
+    with running_app(fake, batch_wait_ms=0, max_body_bytes=2000) as client:
+        client.post("/v1/restore", json={"text": "a" * 300})
+        declared = client.post("/v1/restore", json={"text": "b" * 3000})
+
+        def chunks():
+            yield b'{"text": "'
+            for _ in range(10):
+                yield b"c" * 500
+            yield b'"}'
+
+        streamed = client.post("/v1/restore", content=chunks(), headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413 and streamed.status_code == 413
 
 
 # --- a client that hangs up, through a real server --------------------------------------------
