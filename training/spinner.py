@@ -35,7 +35,7 @@ from rewrite.text import WORD_RE, quote_spans
 from .errors import ConfigError
 from .flags import setting
 from .lexicon import Lexicon, Variant
-from .rules import FILLERS
+from .rules import FILLERS, number_words
 from .rules import SOURCE as RULES
 
 MAX_PHRASE_TOKENS = 5
@@ -73,12 +73,24 @@ QUANTITIES = frozenset(
 )
 
 
+# Words that carry a quantity of their own: "twice" is "two times" ("once" is left out: it is
+# also a conjunction, "once he left" -> "when he left").
+_QUANTITY_OF = {**{w: d for w, d in number_words().items() if w.isalpha()}, "twice": "2", "thrice": "3"}
+
+
+def quantities(text: str) -> set[str]:
+    """The quantity words of a phrase, as digits where they are numbers: ``"twice a day"`` ->
+    ``{"2"}``, ``"two million"`` -> ``{"2", "million"}`` (digits themselves are facts no thesaurus
+    entry holds, and are not counted)."""
+    return {_QUANTITY_OF.get(t, t) for t in text.lower().split() if t in QUANTITIES or t in _QUANTITY_OF}
+
+
 def keeps_quantities(original: str, variant: Variant) -> bool:
-    """False for a swap that adds, drops or changes a quantity word (rules' number swaps aside)."""
+    """False for a swap that adds, drops or changes a quantity (rules' number swaps aside):
+    "twice" -> "two times" keeps one, "twice" -> "three times" or "million" -> "billion" does not."""
     if variant.kind == "number":
         return True
-    return {t for t in original.lower().split() if t in QUANTITIES} == {
-        t for t in variant.text.lower().split() if t in QUANTITIES}
+    return quantities(original) == quantities(variant.text)
 _TITLES = frozenset(
     """mr mrs ms miss dr sir dame lord lady president vice senator sen rep representative gov
     governor mayor judge justice minister secretary chancellor king queen prince princess pope

@@ -322,3 +322,14 @@ def test_inflection_starts_from_the_lemma():
     assert inflect_variant(Variant("deepened", "ppdb"), "VBN", "VERB") == "deepened"
     assert inflect_variant(Variant("deepened", "ppdb"), "VBZ", "VERB") == "deepens"
     assert inflect_variant(Variant("say", "moby"), "VBD", "VERB") == "said"
+
+
+def test_a_word_with_a_quantity_of_its_own_keeps_it(small_lexicon):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["moby"] = {"twice": [Variant("two times", "moby"), Variant("three times", "moby"),
+                                               Variant("doubly", "moby")]}
+    engine = EngineConfig("m", {"moby": 1.0}, 1.0, 1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    outs = {spinner.spin("They met twice.", random.Random(s), 1.0, engine)[0] for s in range(40)}
+    assert outs == {"They met two times."}
