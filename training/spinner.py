@@ -377,10 +377,11 @@ class Spinner:
         return [RULES], [engine.weights[RULES]], {RULES: [(variant, None, "")]}
 
     def _possessive(self, engine: EngineConfig, word: str):
-        """"party's" -> "celebration's": the invariant swaps of the word before the "'s"."""
+        """"party's" -> "celebration's", "court's" -> "court docket's": the invariant swaps of the
+        word before the "'s", a multiword one taking the "'s" on its last word."""
         stem, suffix = word[:-2], word[-2:]
         options = [(Variant(v.text + suffix, v.source, v.kind, v.pos), None, "")
-                   for v, tag, _ in self._word_options(stem.lower()) if tag is None and " " not in v.text]
+                   for v, tag, _ in self._word_options(stem.lower()) if tag is None]
         return self._grouped(engine, ("s", word), options) if options else None
 
     def _personal_name(self, text: str, tokens, lower: list[str], i: int) -> bool:

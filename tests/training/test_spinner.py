@@ -333,3 +333,13 @@ def test_a_word_with_a_quantity_of_its_own_keeps_it(small_lexicon):
     spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
     outs = {spinner.spin("They met twice.", random.Random(s), 1.0, engine)[0] for s in range(40)}
     assert outs == {"They met two times."}
+
+
+def test_possessive_of_a_multiword_swap_goes_on_its_last_word(small_lexicon, seed_only_engine):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["seed"]["river"] = [Variant("water course", "seed", "word", "")]
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine]))
+    spun, edits = spin_all(spinner, "We saw the river's bank.", seed_only_engine)
+    assert spun == "We saw the water course's bank."
+    assert apply_edits("We saw the river's bank.", edits) == spun
