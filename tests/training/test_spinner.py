@@ -343,3 +343,34 @@ def test_possessive_of_a_multiword_swap_goes_on_its_last_word(small_lexicon, see
     spun, edits = spin_all(spinner, "We saw the river's bank.", seed_only_engine)
     assert spun == "We saw the water course's bank."
     assert apply_edits("We saw the river's bank.", edits) == spun
+
+
+def test_fixed_seed_spin_is_unchanged(small_lexicon):
+    """Speed work on the spinner must not change what it spins: these outputs were recorded before
+    the caches of issue 12's throughput work and must stay as they are for seed 7."""
+    from training.lexicon import Variant
+    from training.rules import rule_table
+
+    small_lexicon.entries["moby"] = {
+        "war": [Variant("conflict", "moby"), Variant("two wars", "moby"), Variant("battle", "moby")],
+        "river": [Variant("stream", "moby"), Variant("water course", "moby")],
+        "old": [Variant("aged", "moby"), Variant("ancient", "moby")],
+        "town": [Variant("city", "moby"), Variant("borough", "moby")]}
+    small_lexicon.entries["rules"] = rule_table()
+    spinner = Spinner(small_lexicon, SpinnerConfig(seed=7))
+    texts = ["People said the war was over and at least fifteen people died overnight.",
+             "The town's river is old, and it is twice as long as the Security Council said."]
+    outs = [(spun, engine, round(rate, 4)) for i, text in enumerate(texts) for copy in range(4)
+            for spun, _, engine, rate in [spinner.spin_example(text, "doc", i, copy)]]
+    assert outs == [
+        (texts[0], "none", 0.0),
+        ("People mentioned the war was over and at least fifteen individuals died in a single day.", "thesaurus", 0.2288),
+        ("People mentioned the struggle was actually over and at least fifteen people died overnight.", "mixed", 0.2227),
+        (texts[0], "none", 0.0),
+        ("The town's river is ancient, and it is truly twice as long as the Security Council mentioned.", "thesaurus",
+         0.1656),
+        ("The borough's river is old, and it is really twice as long as the Security Council said.", "thesaurus", 0.1034),
+        ("The town's river is old, and it's twice as long as the Security Council mentioned.", "phrasal", 0.1775),
+        ("The town's river is really old, and it is really twice as long as the Security Council mentioned.", "phrasal",
+         0.1764),
+    ]
