@@ -357,8 +357,8 @@ class Spinner:
             if key not in self._phrases and cased not in self._phrases:
                 continue
             # names are indexed with their capitals
-            grouped = self._grouped(engine, ("p", cased), lambda: self._phrases.get(key, []) + (
-                self._phrases.get(cased, []) if cased != key else []))
+            grouped = self._grouped(engine, ("p", cased), lambda: _keeping_names(cased, self._phrases.get(key, []) + (
+                self._phrases.get(cased, []) if cased != key else [])))
             if grouped:
                 found.append((n, grouped))
                 if first_only:
@@ -539,6 +539,26 @@ def _sentence_initial(lower: list[str], i: int) -> bool:
     if i == 0:
         return True
     return lower[i - 1] in _SENTENCE_OPENERS and not (lower[i - 1] == "." and i > 1 and lower[i - 2] in _TITLES)
+
+
+def _keeping_names(cased: str, options: list) -> list:
+    """The options of a phrase that keep its names, with their capitals: a capitalised word after
+    the first ("on July", "to England") must stay in the rendering ("in July", never "in july" or
+    "to Britain"); the seed table's own name entries ("Security Council" -> "Safety Council") may
+    change it."""
+    names = {w.lower(): w for w in cased.split(" ")[1:] if w[:1].isupper()}
+    if not names:
+        return options
+    kept = []
+    for variant, tag, upos in options:
+        words = variant.text.split(" ")
+        if variant.kind != "name":
+            if not names.keys() <= {w.lower() for w in words}:
+                continue
+            text = " ".join(names.get(w.lower(), w) for w in words)
+            variant = variant if text == variant.text else dataclasses.replace(variant, text=text)
+        kept.append((variant, tag, upos))
+    return kept
 
 
 def _function_words(text: str) -> bool:

@@ -374,3 +374,15 @@ def test_fixed_seed_spin_is_unchanged(small_lexicon):
         ("The town's river is really old, and it is really twice as long as the Security Council mentioned.", "phrasal",
          0.1764),
     ]
+
+
+def test_a_phrase_swap_keeps_the_names_inside_it(small_lexicon):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["meteor"] = {
+        "on july": [Variant("in july", "meteor", "phrase")],
+        "to england": [Variant("to britain", "meteor", "phrase"), Variant("towards england", "meteor", "phrase")]}
+    engine = EngineConfig("m", {"meteor": 1.0}, 1.0, 1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    outs = {spinner.spin("We sailed to England on July 4.", random.Random(s), 1.0, engine)[0] for s in range(30)}
+    assert outs == {"We sailed towards England in July 4."}
