@@ -35,7 +35,7 @@ from rewrite.text import WORD_RE, quote_spans
 from .errors import ConfigError
 from .flags import setting
 from .lexicon import Lexicon, Variant
-from .rules import FILLERS
+from .rules import FILLERS, number_words
 from .rules import SOURCE as RULES
 
 MAX_PHRASE_TOKENS = 5
@@ -73,12 +73,29 @@ QUANTITIES = frozenset(
 )
 
 
+# Words that carry a quantity of their own: "twice" is "two times" ("once" is left out: it is
+# also a conjunction, "once he left" -> "when he left").
+_QUANTITY_OF = {**{w: d for w, d in number_words().items() if w.isalpha()}, "twice": "2", "thrice": "3"}
+_QUANTITY_WORDS = QUANTITIES | _QUANTITY_OF.keys()
+_NO_QUANTITY: frozenset[str] = frozenset()
+
+
+def quantities(text: str) -> frozenset[str]:
+    """The quantity words of a phrase, as digits where they are numbers: ``"twice a day"`` ->
+    ``{"2"}``, ``"two million"`` -> ``{"2", "million"}`` (digits themselves are facts no thesaurus
+    entry holds, and are not counted)."""
+    tokens = text.lower().split()
+    if _QUANTITY_WORDS.isdisjoint(tokens):  # most phrases: the spinner asks for every variant it sees
+        return _NO_QUANTITY
+    return frozenset(_QUANTITY_OF.get(t, t) for t in tokens if t in _QUANTITY_WORDS)
+
+
 def keeps_quantities(original: str, variant: Variant) -> bool:
-    """False for a swap that adds, drops or changes a quantity word (rules' number swaps aside)."""
+    """False for a swap that adds, drops or changes a quantity (rules' number swaps aside):
+    "twice" -> "two times" keeps one, "twice" -> "three times" or "million" -> "billion" does not."""
     if variant.kind == "number":
         return True
-    return {t for t in original.lower().split() if t in QUANTITIES} == {
-        t for t in variant.text.lower().split() if t in QUANTITIES}
+    return quantities(original) == quantities(variant.text)
 _TITLES = frozenset(
     """mr mrs ms miss dr sir dame lord lady president vice senator sen rep representative gov
     governor mayor judge justice minister secretary chancellor king queen prince princess pope
@@ -217,6 +234,8 @@ class Spinner:
         self._starts = {key.split(" ", 1)[0].lower() for key in self._phrases}
         self._word_cache: dict[str, list[tuple[Variant, str | None, str]]] = {}
         self._engine_cache: dict[str, dict] = {}
+        self._source_groups: dict[tuple, dict[str, list]] = {}
+        self._quantities: dict[str, frozenset[str]] = {}
         self._known_cache: dict[str, bool] = {}
 
     # ------------------------------------------------------------ indexing
@@ -250,10 +269,11 @@ class Spinner:
             return cached
         options: list[tuple[Variant, str | None, str]] = []
         stop = word in STOPWORDS
+        keeps = self._keeps_quantities
         for source, table in self.lexicon.entries.items():
             for v in table.get(word, ()):
                 # a thesaurus may swap a function word only for function words ("but" -> "however")
-                if (stop and source in THESAURI and not _function_words(v.text)) or not keeps_quantities(word, v):
+                if (stop and source in THESAURI and not _function_words(v.text)) or not keeps(word, v):
                     continue
                 options.append((v, None, v.pos))
         for upos, lemma, tag in lemma_readings(word) if word not in STOPWORDS else ():
@@ -262,23 +282,40 @@ class Spinner:
                     # seed entries without a pos match their exact form only
                     if v.source in ("seed", "rules") and not v.pos:
                         continue
-                    if v.kind in ("word", "compound", "idiom") and (not v.pos or v.pos == upos) and keeps_quantities(
-                            lemma, v):
+                    if v.kind in ("word", "compound", "idiom") and (not v.pos or v.pos == upos) and keeps(lemma, v):
                         options.append((v, tag, upos))
         self._word_cache[word] = options
         return options
 
+    def _keeps_quantities(self, original: str, variant: Variant) -> bool:
+        """``keeps_quantities`` with each text's quantities looked up once: a word's options
+        repeat the same thesaurus variants thousands of times."""
+        if variant.kind == "number":
+            return True
+        cache = self._quantities
+        mine = cache.get(original)
+        if mine is None:
+            mine = cache[original] = quantities(original)
+        theirs = cache.get(variant.text)
+        if theirs is None:
+            theirs = cache[variant.text] = quantities(variant.text)
+        return mine == theirs
+
     # ------------------------------------------------------------ spinning
-    def _grouped(self, engine: EngineConfig, cache_key: tuple, options) -> tuple | None:
+    def _grouped(self, engine: EngineConfig, cache_key: tuple, make_options) -> tuple | None:
         """Options of one match, filtered to the engine's sources and grouped by source:
-        ``(sources, weights, {source: [(variant, tag, upos)]})``, cached per engine."""
+        ``(sources, weights, {source: [(variant, tag, upos)]})``, cached per engine under
+        ``cache_key``; ``make_options()`` lists the options (called only when not cached)."""
         cache = self._engine_cache.setdefault(engine.name, {})
         if cache_key in cache:
             return cache[cache_key]
-        by_source: dict[str, list] = {}
-        for o in options:
-            if engine.weights.get(o[0].source, 0) > 0:
-                by_source.setdefault(o[0].source, []).append(o)
+        # the options grouped by source once for every engine; an engine keeps its sources' groups
+        everything = self._source_groups.get(cache_key)
+        if everything is None:
+            everything = self._source_groups[cache_key] = {}
+            for o in make_options():
+                everything.setdefault(o[0].source, []).append(o)
+        by_source = {src: group for src, group in everything.items() if engine.weights.get(src, 0) > 0}
         grouped = None
         if by_source:
             sources = sorted(by_source)
@@ -317,10 +354,11 @@ class Spinner:
             cased = " ".join(text[a:b] for a, b in tokens[i : i + n])
             if cased.isupper():
                 continue
-            options = self._phrases.get(key, [])
-            if cased != key:  # names are indexed with their capitals
-                options = options + self._phrases.get(cased, [])
-            grouped = self._grouped(engine, ("p", cased), options) if options else None
+            if key not in self._phrases and cased not in self._phrases:
+                continue
+            # names are indexed with their capitals
+            grouped = self._grouped(engine, ("p", cased), lambda: _keeping_names(cased, self._phrases.get(key, []) + (
+                self._phrases.get(cased, []) if cased != key else [])))
             if grouped:
                 found.append((n, grouped))
                 if first_only:
@@ -336,15 +374,15 @@ class Spinner:
         if i > 1 and lower[i - 1] == "-" and lower[i - 2] in _TENS:
             return found  # "one" in "twenty-one" is spun with the whole number only
         if not word[0].isalpha() or (len(word) > 1 and word.isupper()):
-            numbers = [o for o in self._phrases_exact(word) if o[0].kind == "number"]
-            grouped = self._grouped(engine, ("n", word), numbers) if numbers else None
+            grouped = self._grouped(engine, ("n", word), lambda: [
+                o for o in self._phrases_exact(word) if o[0].kind == "number"])
         elif word[0].isupper() and not _sentence_initial(lower, i) and (
             not spin_names or self._personal_name(text, tokens, lower, i)
         ):
-            names = [o for o in self._phrases_exact(word, cased=True) if o[0].kind == "name"]
-            grouped = self._grouped(engine, ("c", word), names) if names else None
+            grouped = self._grouped(engine, ("c", word), lambda: [
+                o for o in self._phrases_exact(word, cased=True) if o[0].kind == "name"])
         else:
-            grouped = self._grouped(engine, ("w", word), self._word_options(lower[i]) + [
+            grouped = self._grouped(engine, ("w", word), lambda: self._word_options(lower[i]) + [
                 o for o in self._phrases_exact(word, cased=True) if o[0].kind == "name"])
             if grouped is None and lower[i][-2:] in ("'s", "’s") and len(word) > 2:
                 grouped = self._possessive(engine, word)
@@ -365,11 +403,12 @@ class Spinner:
         return [RULES], [engine.weights[RULES]], {RULES: [(variant, None, "")]}
 
     def _possessive(self, engine: EngineConfig, word: str):
-        """"party's" -> "celebration's": the invariant swaps of the word before the "'s"."""
+        """"party's" -> "celebration's", "court's" -> "court docket's": the invariant swaps of the
+        word before the "'s", a multiword one taking the "'s" on its last word."""
         stem, suffix = word[:-2], word[-2:]
-        options = [(Variant(v.text + suffix, v.source, v.kind, v.pos), None, "")
-                   for v, tag, _ in self._word_options(stem.lower()) if tag is None and " " not in v.text]
-        return self._grouped(engine, ("s", word), options) if options else None
+        return self._grouped(engine, ("s", word), lambda: [
+            (Variant(v.text + suffix, v.source, v.kind, v.pos), None, "")
+            for v, tag, _ in self._word_options(stem.lower()) if tag is None])
 
     def _personal_name(self, text: str, tokens, lower: list[str], i: int) -> bool:
         """A capitalised word that belongs to a person's name, kept as it is: after a title
@@ -500,6 +539,26 @@ def _sentence_initial(lower: list[str], i: int) -> bool:
     if i == 0:
         return True
     return lower[i - 1] in _SENTENCE_OPENERS and not (lower[i - 1] == "." and i > 1 and lower[i - 2] in _TITLES)
+
+
+def _keeping_names(cased: str, options: list) -> list:
+    """The options of a phrase that keep its names, with their capitals: a capitalised word after
+    the first ("on July", "to England") must stay in the rendering ("in July", never "in july" or
+    "to Britain"); the seed table's own name entries ("Security Council" -> "Safety Council") may
+    change it."""
+    names = {w.lower(): w for w in cased.split(" ")[1:] if w[:1].isupper()}
+    if not names:
+        return options
+    kept = []
+    for variant, tag, upos in options:
+        words = variant.text.split(" ")
+        if variant.kind != "name":
+            if not names.keys() <= {w.lower() for w in words}:
+                continue
+            text = " ".join(names.get(w.lower(), w) for w in words)
+            variant = variant if text == variant.text else dataclasses.replace(variant, text=text)
+        kept.append((variant, tag, upos))
+    return kept
 
 
 def _function_words(text: str) -> bool:

@@ -322,3 +322,67 @@ def test_inflection_starts_from_the_lemma():
     assert inflect_variant(Variant("deepened", "ppdb"), "VBN", "VERB") == "deepened"
     assert inflect_variant(Variant("deepened", "ppdb"), "VBZ", "VERB") == "deepens"
     assert inflect_variant(Variant("say", "moby"), "VBD", "VERB") == "said"
+
+
+def test_a_word_with_a_quantity_of_its_own_keeps_it(small_lexicon):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["moby"] = {"twice": [Variant("two times", "moby"), Variant("three times", "moby"),
+                                               Variant("doubly", "moby")]}
+    engine = EngineConfig("m", {"moby": 1.0}, 1.0, 1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    outs = {spinner.spin("They met twice.", random.Random(s), 1.0, engine)[0] for s in range(40)}
+    assert outs == {"They met two times."}
+
+
+def test_possessive_of_a_multiword_swap_goes_on_its_last_word(small_lexicon, seed_only_engine):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["seed"]["river"] = [Variant("water course", "seed", "word", "")]
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine]))
+    spun, edits = spin_all(spinner, "We saw the river's bank.", seed_only_engine)
+    assert spun == "We saw the water course's bank."
+    assert apply_edits("We saw the river's bank.", edits) == spun
+
+
+def test_fixed_seed_spin_is_unchanged(small_lexicon):
+    """Speed work on the spinner must not change what it spins: these outputs were recorded before
+    the caches of issue 12's throughput work and must stay as they are for seed 7."""
+    from training.lexicon import Variant
+    from training.rules import rule_table
+
+    small_lexicon.entries["moby"] = {
+        "war": [Variant("conflict", "moby"), Variant("two wars", "moby"), Variant("battle", "moby")],
+        "river": [Variant("stream", "moby"), Variant("water course", "moby")],
+        "old": [Variant("aged", "moby"), Variant("ancient", "moby")],
+        "town": [Variant("city", "moby"), Variant("borough", "moby")]}
+    small_lexicon.entries["rules"] = rule_table()
+    spinner = Spinner(small_lexicon, SpinnerConfig(seed=7))
+    texts = ["People said the war was over and at least fifteen people died overnight.",
+             "The town's river is old, and it is twice as long as the Security Council said."]
+    outs = [(spun, engine, round(rate, 4)) for i, text in enumerate(texts) for copy in range(4)
+            for spun, _, engine, rate in [spinner.spin_example(text, "doc", i, copy)]]
+    assert outs == [
+        (texts[0], "none", 0.0),
+        ("People mentioned the war was over and at least fifteen individuals died in a single day.", "thesaurus", 0.2288),
+        ("People mentioned the struggle was actually over and at least fifteen people died overnight.", "mixed", 0.2227),
+        (texts[0], "none", 0.0),
+        ("The town's river is ancient, and it is truly twice as long as the Security Council mentioned.", "thesaurus",
+         0.1656),
+        ("The borough's river is old, and it is really twice as long as the Security Council said.", "thesaurus", 0.1034),
+        ("The town's river is old, and it's twice as long as the Security Council mentioned.", "phrasal", 0.1775),
+        ("The town's river is really old, and it is really twice as long as the Security Council mentioned.", "phrasal",
+         0.1764),
+    ]
+
+
+def test_a_phrase_swap_keeps_the_names_inside_it(small_lexicon):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["meteor"] = {
+        "on july": [Variant("in july", "meteor", "phrase")],
+        "to england": [Variant("to britain", "meteor", "phrase"), Variant("towards england", "meteor", "phrase")]}
+    engine = EngineConfig("m", {"meteor": 1.0}, 1.0, 1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    outs = {spinner.spin("We sailed to England on July 4.", random.Random(s), 1.0, engine)[0] for s in range(30)}
+    assert outs == {"We sailed towards England in July 4."}
