@@ -103,6 +103,11 @@ _TITLES = frozenset(
     sister brother uncle aunt""".split()
 )
 _SENTENCE_OPENERS = frozenset({".", "!", "?", "“", '"', ":", "(", "‘"})
+# Capitalised, these name a date: "August 3" must not come out as "Overwhelming 3".
+_CALENDAR = frozenset(
+    """january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday""".split()
+)
 
 
 # Source weights of the "mixed" engine: the chance that a draw from each source, where it offers
@@ -376,8 +381,9 @@ class Spinner:
         if not word[0].isalpha() or (len(word) > 1 and word.isupper()):
             grouped = self._grouped(engine, ("n", word), lambda: [
                 o for o in self._phrases_exact(word) if o[0].kind == "number"])
-        elif word[0].isupper() and not _sentence_initial(lower, i) and (
-            not spin_names or self._personal_name(text, tokens, lower, i)
+        elif word[0].isupper() and (
+            lower[i] in _CALENDAR
+            or not _sentence_initial(lower, i) and (not spin_names or self._personal_name(text, tokens, lower, i))
         ):
             grouped = self._grouped(engine, ("c", word), lambda: [
                 o for o in self._phrases_exact(word, cased=True) if o[0].kind == "name"])

@@ -386,3 +386,19 @@ def test_a_phrase_swap_keeps_the_names_inside_it(small_lexicon):
     spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
     outs = {spinner.spin("We sailed to England on July 4.", random.Random(s), 1.0, engine)[0] for s in range(30)}
     assert outs == {"We sailed towards England in July 4."}
+
+
+def test_a_capitalised_month_or_weekday_is_a_date_and_is_never_swapped(small_lexicon):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["moby"] = {
+        "august": [Variant("overwhelming", "moby"), Variant("grand", "moby")],
+        "march": [Variant("parade", "moby")],
+        "may": [Variant("might", "moby")],
+    }
+    spinner = Spinner(small_lexicon, SpinnerConfig(seed=3))
+    text = "March began and it was released on August 3 while an august crowd said it may rain in May."
+    spun = {spinner.spin(text, random.Random(k), 1.0)[0] for k in range(30)}
+    assert all("March began" in s and "August 3" in s and s.endswith("in May.") for s in spun)
+    assert any("overwhelming crowd" in s or "grand crowd" in s for s in spun)  # the adjective still spins
+    assert any("might rain" in s for s in spun)
