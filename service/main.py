@@ -298,8 +298,9 @@ class ShedEarly:
     the raw body before FastAPI parses, validates and routes it. The decision is the batcher's own
     (``Batcher.refusal`` of the body's text characters), so nothing is refused that the full path
     would admit; a refusal just costs a fraction of the CPU, and a flood of clients that resend at
-    once gets its 503s quickly and leaves the CPU to the model. Bodies that are not a well-formed
-    request, over the size limit or without the right API key are passed on to get their 4xx."""
+    once gets its 503s quickly and leaves the CPU to the model. Requests that are not well-formed,
+    over a size limit (body, text or number of texts) or without the right API key are passed on
+    to get their 4xx."""
 
     PATH = "/v1/restore"
 
@@ -313,7 +314,10 @@ class ShedEarly:
             await self.app(scope, receive, send)
             return
         body, receive = await _read_body(receive, self.settings.max_body_bytes)
-        chars = _text_chars(body) if body is not None else None
+        texts = _texts(body) if body is not None else None
+        within = texts is not None and len(texts) <= self.settings.max_batch_texts and all(
+            len(text) <= self.settings.max_text_chars for text in texts)
+        chars = sum(len(text) for text in texts) if within else None
         refused = batcher.refusal(chars) if chars is not None else None
         if refused is None or not key_accepted(self.settings, _header(scope, b"authorization")):
             await self.app(scope, receive, send)
@@ -352,9 +356,9 @@ async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, Receiv
     return body, replay
 
 
-def _text_chars(body: bytes) -> int | None:
-    """Characters of text in a well-formed restore request (as the batcher counts them), or
-    ``None`` for anything the full path should answer."""
+def _texts(body: bytes) -> list[str] | None:
+    """The texts of a well-formed restore request, or ``None`` for anything the full path
+    should answer (it says what is wrong)."""
     try:
         request = json.loads(body)
     except (ValueError, RecursionError):
@@ -363,9 +367,9 @@ def _text_chars(body: bytes) -> int | None:
         return None
     text, texts = request.get("text"), request.get("texts")
     if isinstance(text, str) and texts is None:
-        return len(text)
+        return [text]
     if text is None and isinstance(texts, list) and texts and all(isinstance(t, str) for t in texts):
-        return sum(len(t) for t in texts)
+        return texts
     return None
 
 

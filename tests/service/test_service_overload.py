@@ -326,7 +326,7 @@ def test_overload_through_the_app_is_503_with_retry_after():
 
 def test_a_request_the_batcher_would_refuse_is_refused_before_fastapi_parses_it(monkeypatch):
     fake = CancellableRestorer(seconds_per_char=0.001)
-    with running_app(fake, request_timeout_s=2.0, batch_wait_ms=0, retry_after_s=1) as client:
+    with running_app(fake, request_timeout_s=2.0, batch_wait_ms=0, retry_after_s=1, max_text_chars=2000) as client:
         client.post("/v1/restore", json={"text": "a" * 300})  # times the model: ~1,000 chars/s
         routed = []
         check_limits = routes.check_limits
@@ -334,11 +334,13 @@ def test_a_request_the_batcher_would_refuse_is_refused_before_fastapi_parses_it(
         fits = client.post("/v1/restore", json={"text": "they mentioned"})
         too_big = client.post("/v1/restore", json={"texts": ["b" * 1000] * 3})  # ~3 s > 0.8 x 2 s
         malformed = client.post("/v1/restore", json={"text": "c", "texts": ["d"]})
+        too_long = client.post("/v1/restore", json={"text": "e" * 2001})
     assert fits.status_code == 200
+    assert too_long.status_code == 413  # over the text limit: the full path says so, not 503
     assert too_big.status_code == 503 and int(too_big.headers["Retry-After"]) >= 1
     assert "send fewer or shorter texts" in too_big.json()["detail"]
     assert malformed.status_code == 422  # not a well-formed request: the full path says why
-    assert routed == [1]  # only the request that fits reached the route
+    assert routed == [1, 1]  # only the request that fits and the one too long reached the route
     assert len(fake.calls) == 2
 
 
