@@ -310,8 +310,8 @@ class Batcher:
 
     def refusal(self, chars: int = 0) -> Overloaded | None:
         """The ``Overloaded`` a job of ``chars`` characters would get if it arrived now, or
-        ``None`` when it would be admitted. With ``chars=0`` it answers whether *any* request
-        would be refused, before its body is read (``service.main.ShedEarly``)."""
+        ``None`` when it would be admitted (``service.main.ShedEarly`` asks it before FastAPI
+        parses the request)."""
         wait = self.estimated_wait_s(chars)
         if wait is None or wait <= self.timeout_s * self.admit_share or self._probe_due():
             return None

@@ -315,16 +315,24 @@ class ShedEarly:
             return
         body, receive = await _read_body(receive, self.settings.max_body_bytes)
         texts = _texts(body) if body is not None else None
-        within = texts is not None and len(texts) <= self.settings.max_batch_texts and all(
-            len(text) <= self.settings.max_text_chars for text in texts)
-        chars = sum(len(text) for text in texts) if within else None
-        refused = batcher.refusal(chars) if chars is not None else None
+        refused = batcher.refusal(sum(len(text) for text in texts)) if self._within_limits(texts) else None
         if refused is None or not key_accepted(self.settings, _header(scope, b"authorization")):
             await self.app(scope, receive, send)
             return
         retry = max(self.settings.retry_after_s, refused.retry_after_s)
         response = JSONResponse({"detail": str(refused)}, status_code=503, headers={"Retry-After": str(retry)})
         await response(scope, receive, send)
+
+    def _within_limits(self, texts: list[str] | None) -> bool:
+        """Texts that pass the route's own limits (``routes.check_limits``); others go on to it
+        for their 413."""
+        if texts is None:
+            return False
+        try:
+            routes.check_limits(texts, self.settings)
+        except HTTPException:
+            return False
+        return True
 
     def _batcher(self, scope: Scope) -> Batcher | None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != self.PATH:

@@ -80,6 +80,7 @@ _QUANTITY_WORDS = QUANTITIES | _QUANTITY_OF.keys()
 _NO_QUANTITY: frozenset[str] = frozenset()
 
 
+@lru_cache(maxsize=None)  # a word's options repeat the same variants thousands of times
 def quantities(text: str) -> frozenset[str]:
     """The quantity words of a phrase, as digits where they are numbers: ``"twice a day"`` ->
     ``{"2"}``, ``"two million"`` -> ``{"2", "million"}`` (digits themselves are facts no thesaurus
@@ -96,6 +97,8 @@ def keeps_quantities(original: str, variant: Variant) -> bool:
     if variant.kind == "number":
         return True
     return quantities(original) == quantities(variant.text)
+
+
 _TITLES = frozenset(
     """mr mrs ms miss dr sir dame lord lady president vice senator sen rep representative gov
     governor mayor judge justice minister secretary chancellor king queen prince princess pope
@@ -240,7 +243,6 @@ class Spinner:
         self._word_cache: dict[str, list[tuple[Variant, str | None, str]]] = {}
         self._engine_cache: dict[str, dict] = {}
         self._source_groups: dict[tuple, dict[str, list]] = {}
-        self._quantities: dict[str, frozenset[str]] = {}
         self._known_cache: dict[str, bool] = {}
 
     # ------------------------------------------------------------ indexing
@@ -274,11 +276,10 @@ class Spinner:
             return cached
         options: list[tuple[Variant, str | None, str]] = []
         stop = word in STOPWORDS
-        keeps = self._keeps_quantities
         for source, table in self.lexicon.entries.items():
             for v in table.get(word, ()):
                 # a thesaurus may swap a function word only for function words ("but" -> "however")
-                if (stop and source in THESAURI and not _function_words(v.text)) or not keeps(word, v):
+                if (stop and source in THESAURI and not _function_words(v.text)) or not keeps_quantities(word, v):
                     continue
                 options.append((v, None, v.pos))
         for upos, lemma, tag in lemma_readings(word) if word not in STOPWORDS else ():
@@ -287,24 +288,11 @@ class Spinner:
                     # seed entries without a pos match their exact form only
                     if v.source in ("seed", "rules") and not v.pos:
                         continue
-                    if v.kind in ("word", "compound", "idiom") and (not v.pos or v.pos == upos) and keeps(lemma, v):
+                    if v.kind in ("word", "compound", "idiom") and (not v.pos or v.pos == upos) and keeps_quantities(
+                            lemma, v):
                         options.append((v, tag, upos))
         self._word_cache[word] = options
         return options
-
-    def _keeps_quantities(self, original: str, variant: Variant) -> bool:
-        """``keeps_quantities`` with each text's quantities looked up once: a word's options
-        repeat the same thesaurus variants thousands of times."""
-        if variant.kind == "number":
-            return True
-        cache = self._quantities
-        mine = cache.get(original)
-        if mine is None:
-            mine = cache[original] = quantities(original)
-        theirs = cache.get(variant.text)
-        if theirs is None:
-            theirs = cache[variant.text] = quantities(variant.text)
-        return mine == theirs
 
     # ------------------------------------------------------------ spinning
     def _grouped(self, engine: EngineConfig, cache_key: tuple, make_options) -> tuple | None:

@@ -19,7 +19,7 @@ from rewrite import Restorer
 from rewrite.errors import Cancelled
 from service.batcher import Batcher, Overloaded, Throughput, Timeout, accepts_cancel
 from service.main import create_app
-from service import routes
+from service.schemas import RestoreRequest
 from tests.rewrite.fakes import FunctionBackend
 from tests.service.service_fakes import (
     REPO,
@@ -329,8 +329,8 @@ def test_a_request_the_batcher_would_refuse_is_refused_before_fastapi_parses_it(
     with running_app(fake, request_timeout_s=2.0, batch_wait_ms=0, retry_after_s=1, max_text_chars=2000) as client:
         client.post("/v1/restore", json={"text": "a" * 300})  # times the model: ~1,000 chars/s
         routed = []
-        check_limits = routes.check_limits
-        monkeypatch.setattr(routes, "check_limits", lambda *a, **k: routed.append(1) or check_limits(*a, **k))
+        all_texts = RestoreRequest.all_texts  # called by the route only, once the body is parsed
+        monkeypatch.setattr(RestoreRequest, "all_texts", lambda self: routed.append(1) or all_texts(self))
         fits = client.post("/v1/restore", json={"text": "they mentioned"})
         too_big = client.post("/v1/restore", json={"texts": ["b" * 1000] * 3})  # ~3 s > 0.8 x 2 s
         malformed = client.post("/v1/restore", json={"text": "c", "texts": ["d"]})
