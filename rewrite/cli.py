@@ -43,7 +43,7 @@ STDIN = "-"
     type=click.FloatRange(0.0, 1.0),
     default=None,
     help="Drop edits the model is less sure of than this (default: the model's recommended "
-    "threshold, 0.7 for the shipped model; 0 shows every edit).",
+    "threshold, 0.55 for the shipped model; 0 shows every edit).",
 )
 @click.option("--protect-quotes", is_flag=True, help="Change nothing inside quotation marks.")
 @click.option(

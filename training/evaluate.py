@@ -318,7 +318,7 @@ def evaluate(config: EvalConfig) -> dict:
             spun, originals, [baseline.restore_at(s, e) for s, e in zip(spun, edits)], edits),
         "by_min_confidence": {
             str(t): score_system(spun, originals, at_confidence(spun, restorations, t), edits)
-            for t in CONFIDENCE_SWEEP
+            for t in sorted({*CONFIDENCE_SWEEP, restorer.config.min_confidence})
         },
         "restore_seconds": round(seconds, 1),
         "dataset": str(config.data),

@@ -131,6 +131,10 @@ class InverseChannel:
     def originals(self, spun: str) -> list[str]:
         """The wordings ``spun`` (lower-cased, tokens joined by one space) may stand for, best
         supported first, then most common."""
+        return [original for original, _ in self.supported(spun)]
+
+    def supported(self, spun: str) -> list[tuple[str, int]]:
+        """``originals(spun)`` with each one's support (how many sources list the pair)."""
         found = dict(self.exact.get(spun, {}))
         if " " not in spun:
             for upos, lemma, tag in lemma_readings(spun):
@@ -139,12 +143,13 @@ class InverseChannel:
                         form = inflect_variant(Variant(key, "", "word", upos), tag, upos)
                         if form and form != spun:
                             found[form] = max(found.get(form, 0), support)
-        return sorted(found, key=lambda o: (-found[o], self._commonness(o), o))
+        return sorted(found.items(), key=lambda o: (-o[1], self._commonness(o[0]), o[0]))
 
     def places(self, text: str, top_k: int, spans: list[tuple[int, int]] | None = None
-               ) -> list[tuple[int, int, list[str]]]:
-        """``(start, end, candidates)`` of every wording in ``text`` that points back to something
-        (``spans``: the text's ``WORD_RE`` token spans, when the caller has them)."""
+               ) -> list[tuple[int, int, list[tuple[str, int]]]]:
+        """``(start, end, candidates)`` of every wording in ``text`` that points back to something,
+        each candidate with its support (``spans``: the text's ``WORD_RE`` token spans, when the
+        caller has them)."""
         spans = [m.span() for m in WORD_RE.finditer(text)] if spans is None else spans
         lower = [text[s:e].lower() for s, e in spans]
         found = []
@@ -152,7 +157,7 @@ class InverseChannel:
             if not lower[i][0].isalpha():
                 continue
             for n in range(1, min(MAX_SPUN_TOKENS, len(spans) - i) + 1):
-                originals = self.originals(" ".join(lower[i : i + n]))
+                originals = self.supported(" ".join(lower[i : i + n]))
                 if originals:
                     found.append((spans[i][0], spans[i + n - 1][1], originals[:top_k]))
         return found
@@ -163,6 +168,21 @@ def _cased_like(source: str, text: str) -> str:
     if source[:1].isupper() and text[:1].islower():
         return text[:1].upper() + text[1:]
     return text
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A wording that may be put back at ``text[start:end]`` of a line: ``gain`` is how many nats
+    more likely the language model finds the window with it; ``support`` is how many lexicon
+    sources list the pair and ``rank`` its place in the channel's list (0 = best; -1 and support
+    0: not the channel's, another system's edit)."""
+
+    start: int
+    end: int
+    text: str
+    gain: float
+    support: int
+    rank: int
 
 
 class LmScorer:
@@ -237,17 +257,26 @@ class LmBaselineRestorer:
             model, tokenizer = load_model()
         return cls(channel, LmScorer(model, tokenizer, config.batch_size), config)
 
-    def _line_edits(self, text: str, base: int) -> list[Edit]:
+    def line_candidates(self, text: str, extra: list[tuple[int, int, str]] = ()) -> list[Candidate]:
+        """Every candidate of ``text`` (one line) with its gain in nats over keeping the spun
+        wording: the channel's candidates that pass the first-token filter, and ``extra``
+        ``(start, end, replacement)`` wordings (another system's edits) scored in the same window
+        without the filter. A place that starts inside a token is not scored."""
         words = [m.span() for m in WORD_RE.finditer(text)]
-        places = self.channel.places(text, self.config.top_k, words)
-        if not places:
+        places = self.channel.places(text, self.config.top_k, words) if self.channel is not None else []
+        wanted: dict[tuple[int, int], dict[str, tuple[int, int]]] = {}  # span -> candidate -> (support, rank)
+        for start, end, originals in places:
+            for rank, (original, support) in enumerate(originals):
+                wanted.setdefault((start, end), {})[_cased_like(text[start:end], original)] = (support, rank)
+        extras = {(start, end): replacement for start, end, replacement in extra}
+        if not wanted and not extras:
             return []
         tokenizer = self.scorer.tokenizer
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids, offsets = self.scorer.start + enc["input_ids"], [(0, 0)] * len(self.scorer.start) + enc["offset_mapping"]
         first = self.scorer.next_token_logprobs(ids)
         rows, owners = [], []
-        for start, end, originals in places:
+        for start, end in sorted({*wanted, *extras}):
             # the token that starts the place, with the space before it ("Rubio| mentioned")
             j = next((k for k in range(len(self.scorer.start), len(ids)) if offsets[k][1] > start), None)
             if j is None or j == 0 or text[offsets[j][0] : start].strip():
@@ -258,38 +287,48 @@ class LmBaselineRestorer:
             spun = text[start:end]
             keep_first = float(first[j - 1, ids[j]])
             options = []
-            for original in originals:
-                candidate = _cased_like(spun, original)
+            for candidate, (support, rank) in wanted.get((start, end), {}).items():
                 body = tokenizer.encode(lead + candidate + tail, add_special_tokens=False)
                 lp = float(first[j - 1, body[0]])
                 if lp >= keep_first - self.config.first_token_slack:
-                    options.append((lp, candidate, body))
+                    options.append((lp, candidate, body, support, rank))
+            options = sorted(options, key=lambda o: -o[0])[: self.config.keep]
+            if (start, end) in extras and extras[start, end] not in {o[1] for o in options}:
+                candidate = extras[start, end]
+                support, rank = wanted.get((start, end), {}).get(candidate, (0, -1))
+                options.append((0.0, candidate, tokenizer.encode(lead + candidate + tail, add_special_tokens=False),
+                                support, rank))
             if not options:
                 continue
             head = ids[:j][-self.config.prefix_tokens :]
             if head[: len(self.scorer.start)] != self.scorer.start:
                 head = self.scorer.start + head
             rows.append((head, tokenizer.encode(lead + spun + tail, add_special_tokens=False)))
-            owners.append((start, end, spun))
-            for _, candidate, body in sorted(options, key=lambda o: -o[0])[: self.config.keep]:
+            owners.append(None)
+            for _, candidate, body, support, rank in options:
                 rows.append((head, body))
-                owners.append((start, end, candidate))
+                owners.append(Candidate(start, end, candidate, 0.0, support, rank))
         scores = self.scorer.score(rows)
-        best: dict[tuple[int, int], tuple[float, str]] = {}
-        kept: dict[tuple[int, int], float] = {}
-        for (start, end, candidate), s in zip(owners, scores):
-            if candidate == text[start:end]:
-                kept[start, end] = s
-            elif s > best.get((start, end), (-math.inf, ""))[0]:
-                best[start, end] = (s, candidate)
-        gains = sorted(((s - kept[span], span, c) for span, (s, c) in best.items()), reverse=True)
+        found, kept = [], 0.0
+        for owner, score in zip(owners, scores):
+            if owner is None:
+                kept = score
+            else:
+                found.append(dataclasses.replace(owner, gain=score - kept))
+        return found
+
+    def _line_edits(self, text: str, base: int) -> list[Edit]:
+        best: dict[tuple[int, int], Candidate] = {}
+        for c in self.line_candidates(text):
+            if (c.start, c.end) not in best or c.gain > best[c.start, c.end].gain:
+                best[c.start, c.end] = c
         edits, taken = [], []
-        for gain, (start, end), candidate in gains:
-            if gain < self.config.margin or any(start < b and a < end for a, b in taken):
+        for c in sorted(best.values(), key=lambda c: (c.gain, (c.start, c.end), c.text), reverse=True):
+            if c.gain < self.config.margin or any(c.start < b and a < c.end for a, b in taken):
                 continue
-            taken.append((start, end))
-            edits.append(Edit(base + start, end - start, text[start:end], candidate,
-                              round(1 - math.exp(-gain / GAIN_SCALE), 4)))
+            taken.append((c.start, c.end))
+            edits.append(Edit(base + c.start, c.end - c.start, text[c.start : c.end], c.text,
+                              round(1 - math.exp(-c.gain / GAIN_SCALE), 4)))
         return edits
 
     def restore_many(self, texts: list[str], min_confidence: float = 0.0) -> list[Restoration]:

@@ -160,7 +160,7 @@ def read_markup(path: Path) -> str:
     return text
 
 
-THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95, 0.97)
+THRESHOLDS = (0.0, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95, 0.97)
 
 
 def evaluate_markup(files: list[Path], restorer, thresholds=THRESHOLDS) -> dict:
@@ -169,6 +169,8 @@ def evaluate_markup(files: list[Path], restorer, thresholds=THRESHOLDS) -> dict:
     wrongful_per_100_words, ...}]}``."""
     from rewrite.edits import apply_edits
 
+    shipped = getattr(getattr(restorer, "config", None), "min_confidence", None)
+    thresholds = sorted({*thresholds, *([shipped] if shipped is not None else [])})
     texts = {f.name: read_markup(f) for f in files}
     restorations = restorer.restore_many([spun_text(t) for t in texts.values()], min_confidence=0.0)
     per_file: dict[str, dict] = {name: {} for name in texts}
@@ -186,6 +188,36 @@ def evaluate_markup(files: list[Path], restorer, thresholds=THRESHOLDS) -> dict:
                       "recall": sums["restored"] / max(sums["slots_to_restore"], 1),
                       "wrongful_per_100_words": 100 * sums["wrongful_edits"] / max(sums["words"], 1)})
     return {"files": per_file, "curve": curve}
+
+
+def choose_threshold(result: dict, max_wrongful: float = 1.0, quantile: float = 0.95, rounds: int = 2000,
+                     seed: int = 0) -> dict | None:
+    """The shipped threshold, chosen on annotated real text: the lowest ``min_confidence`` of the
+    curve whose wrongful edits per 100 words stay within ``max_wrongful`` at the ``quantile`` of a
+    bootstrap over files (files drawn with replacement, ``rounds`` times), so that a threshold
+    that only just fits on these files is not taken. ``None`` when no threshold fits."""
+    import random
+
+    files = result["files"]
+    names = sorted(files)
+    rng = random.Random(seed)
+    draws = [[rng.choice(names) for _ in names] for _ in range(rounds)]
+
+    def rate(sample: list[str], threshold) -> float:
+        wrongful = sum(files[n][threshold]["wrongful_edits"] for n in sample)
+        return 100 * wrongful / max(sum(files[n][threshold]["words"] for n in sample), 1)
+
+    for row in sorted(result["curve"], key=lambda r: r["min_confidence"]):
+        threshold = row["min_confidence"]
+        rates = sorted(rate(sample, threshold) for sample in draws)
+        high = rates[min(int(quantile * rounds), rounds - 1)]
+        if high <= max_wrongful:
+            return {"min_confidence": threshold, "recall": row["recall"],
+                    "wrongful_per_100_words": row["wrongful_per_100_words"],
+                    f"wrongful_per_100_words_p{round(quantile * 100)}": round(high, 3),
+                    "rule": f"lowest min_confidence whose wrongful edits per 100 words stay <= {max_wrongful} "
+                            f"at the {quantile:.0%} point of a {rounds}-round bootstrap over files (seed {seed})"}
+    return None
 
 
 def format_curve(result: dict) -> str:

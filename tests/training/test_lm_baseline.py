@@ -51,7 +51,7 @@ def test_inverse_channel_ranks_by_support_then_commonness():
 def test_places_cover_words_and_phrases():
     channel = InverseChannel.build(tiny_lexicon(), COUNTS, vocab_size=7)
     text = "Rubio mentioned that not less than 15 individuals came."
-    found = {text[s:e]: cands for s, e, cands in channel.places(text, top_k=5)}
+    found = {text[s:e]: [c for c, _ in cands] for s, e, cands in channel.places(text, top_k=5)}
     assert found == {"mentioned": ["said"], "not less than": ["at least"], "individuals": ["people"]}
 
 

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from training.errors import DatasetError
-from training.markup import evaluate_markup, markup_files, score, score_text, spun_text
+from training.markup import choose_threshold, evaluate_markup, markup_files, score, score_text, spun_text
 
 MARKUP = ("The [[Home||House]] handed the [[invoice||bill]], Rubio [[mentioned||said]] on Wednesday.\n"
           "At least 15 [[individuals||people]] were [[towards||toward|towards]] the [[in a single day||overnight]] line.\n")
@@ -76,6 +76,30 @@ def test_confidence_curve_keeps_edits_above_each_threshold(tmp_path):
     assert curve[0.0]["wrongful_per_100_words"] == pytest.approx(100 / words)
 
 
+def _result(per_file: dict[str, dict[float, int]], words: int = 100) -> dict:
+    """An evaluate_markup result from wrongful-edit counts per file and threshold (recall = threshold)."""
+    files = {name: {t: {"wrongful_edits": w, "words": words, "restored": 0, "slots_to_restore": 1}
+                    for t, w in by_t.items()} for name, by_t in per_file.items()}
+    thresholds = sorted(next(iter(per_file.values())))
+    curve = [{"min_confidence": t, "recall": t,
+              "wrongful_per_100_words": 100 * sum(f[t]["wrongful_edits"] for f in files.values()) / (words * len(files))}
+             for t in thresholds]
+    return {"files": files, "curve": curve}
+
+
+def test_the_shipped_threshold_is_the_lowest_that_fits_across_a_bootstrap_over_files():
+    even = {f"f{i}": {0.3: 2, 0.5: 1, 0.7: 0} for i in range(10)}  # 2, 1 and 0 wrongful per 100 words
+    assert choose_threshold(_result(even))["min_confidence"] == 0.5
+    # One file holds all of 0.5's wrongful edits: 0.9 per 100 words pooled fits the limit, but
+    # a resample that draws that file twice does not, so the bootstrap moves up to 0.7.
+    lumpy = {f"f{i}": {0.3: 20, 0.5: 0, 0.7: 0} for i in range(10)}
+    lumpy["f0"] = {0.3: 20, 0.5: 9, 0.7: 0}
+    assert _result(lumpy)["curve"][1]["wrongful_per_100_words"] == pytest.approx(0.9)
+    chosen = choose_threshold(_result(lumpy))
+    assert chosen["min_confidence"] == 0.7 and chosen["wrongful_per_100_words_p95"] == 0
+    assert choose_threshold(_result({"f": {0.5: 3, 0.9: 2}})) is None
+
+
 @pytest.mark.slow
 def test_evaluate_markup_cli(tmp_path, tiny_model_dir):
     from training.cli import evaluate_cmd
@@ -85,6 +109,7 @@ def test_evaluate_markup_cli(tmp_path, tiny_model_dir):
                                                "--backend", "torch"])
     assert result.exit_code == 0, result.output
     assert "| 0.70 |" in result.output and "1 markup files" in result.output
+    assert "threshold for <= 1.0 wrongful edits" in result.output
     missing = CliRunner().invoke(evaluate_cmd, ["--markup", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
     neither = CliRunner().invoke(evaluate_cmd, [])
