@@ -115,6 +115,10 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
         lines += ["", f"## Real spun text ({real.get('files_scored')} annotated files: {real.get('source')})", "",
                   "Recall of the places real spinners changed and wrongful edits per 100 words, by the restorer's",
                   "`min_confidence` (`unspin evaluate --markup`):", "", format_curve(real)]
+        chosen = real.get("recommended")
+        if chosen:
+            lines.append(f"\nThreshold chosen on this text: {chosen['min_confidence']} (recall {chosen['recall']:.3f} at "
+                         f"{chosen['wrongful_per_100_words']:.2f} wrongful edits per 100 words; {chosen['rule']}).")
     path = folder / "README.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -114,3 +114,19 @@ def test_evaluate_markup_cli(tmp_path, tiny_model_dir):
     assert missing.exit_code == 2 and "does not exist" in missing.output
     neither = CliRunner().invoke(evaluate_cmd, [])
     assert neither.exit_code != 0 and "--markup" in neither.output
+
+
+def test_model_card_shows_the_real_text_curve_and_the_chosen_threshold(tmp_path):
+    import json
+
+    from training.card import write_card
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    result = _result({f"f{i}": {0.3: 2, 0.5: 1, 0.7: 0} for i in range(10)})
+    for row in result["curve"]:
+        row.update(restored=int(row["recall"] * 100), slots_to_restore=100, wrongful_edits=0, edits=1)
+    (tmp_path / "markup_metrics.json").write_text(json.dumps(
+        {"source": "real", "files_scored": 10, "curve": result["curve"], "recommended": choose_threshold(result)}))
+    card = write_card(tmp_path).read_text()
+    assert "| 0.50 | 0.500 | 1.00 |" in card
+    assert "Threshold chosen on this text: 0.5 (recall 0.500 at 1.00 wrongful edits per 100 words" in card
