@@ -197,6 +197,9 @@ def fit(data: str, corpus: list[str], out: str | Path, model: str | None = None,
                          "by_probability": report}}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "proposals.json.tmp"  # features and labels by pair, to refit without the language model
+    tmp.write_text(json.dumps({"features": list(FEATURES), "pairs": examples}) + "\n", encoding="utf-8")
+    tmp.replace(out / "proposals.json")
     tmp = out / "reranker.json.tmp"
     tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     tmp.replace(out / "reranker.json")

@@ -125,3 +125,32 @@ def test_evaluate_markup_with_the_reranker_cli(tiny_lm, tiny_model_dir, tmp_path
     weights.write_text(json.dumps({"features": ["bias"], "weights": [0.5]}))
     stale = runner.invoke(main, args + ["--rerank", str(weights)])
     assert stale.exit_code == 2 and "refit" in stale.output
+
+
+def test_fit_writes_weights_and_the_proposals_it_was_fitted_on(tiny_lm, tiny_model_dir, tmp_path, monkeypatch):
+    import datasets
+
+    from training import lexicon as lexicon_module
+    from training.rerank import fit
+
+    monkeypatch.setattr(lexicon_module, "load_lexicon", lambda *a, **k: tiny_lexicon())
+    (tmp_path / "corpus.txt").write_text("People said the war was over.\nAt least they say so.\n")
+    spun_said = {"spun": "Rubio mentioned it.", "original": "Rubio said it.",
+                 "edits": [{"start": 6, "end": 10, "original": "said", "replacement": "mentioned", "source": "moby"}]}
+    left = {"spun": "Rubio mentioned it.", "original": "Rubio mentioned it.", "edits": []}  # not spun: wrong to touch
+    rows = [spun_said, left] * 6
+    split = datasets.Dataset.from_list([{**r, "edits": r["edits"] or [{"start": 0, "end": 0, "original": "",
+                                                                         "replacement": "", "source": ""}]}
+                                        for r in rows])
+    split = split.map(lambda r: {"edits": [e for e in r["edits"] if e["source"]]})
+    data = tmp_path / "data"
+    datasets.DatasetDict({"validation": split}).save_to_disk(str(data))
+    (data / "manifest.json").write_text("{}")
+    card = fit(str(data), [str(tmp_path / "corpus.txt")], tmp_path / "out", model=str(tiny_model_dir), max_examples=12)
+    assert card["fitted_on"]["pairs"] == 12 and len(card["weights"]) == len(FEATURES)
+    saved = json.loads((tmp_path / "out" / "proposals.json").read_text())
+    labels = [y for pair in saved["pairs"] for _, y in pair]
+    assert card["fitted_on"]["right"] == sum(labels) == 6  # "said" put back where it was spun, and only there
+    assert json.loads((tmp_path / "out" / "reranker.json").read_text())["weights"] == card["weights"]
+    with pytest.raises(ConfigError, match="no 'test'"):
+        fit(str(data), [str(tmp_path / "corpus.txt")], tmp_path / "out", model=str(tiny_model_dir), split="test")
