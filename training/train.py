@@ -113,10 +113,11 @@ def preflight(config: TrainConfig) -> None:
 
     check_dataset_dir(config.dataset, arrow=False)
     if config.arch == "lm":
-        from rewrite.lm import base_gguf, read_card
+        from rewrite.lm import base_gguf, has_cached_base, read_card
 
         try:
-            base_gguf()
+            if not has_cached_base():  # a GPU machine gets the dequantized base, not the GGUF
+                base_gguf()
             if config.init:
                 read_card(check_model_folder(config.init))
         except ModelError as exc:
@@ -443,11 +444,16 @@ def train(config: TrainConfig) -> Path:
 
 
 def subset(data: TokenData, n: int) -> TokenData:
+    """The first ``n`` examples, batched as ``data`` is (an ``LmTokenData`` stays one)."""
+    import copy
+
     n = min(n, len(data))
-    return TokenData({
+    part = copy.copy(data)
+    TokenData.__init__(part, {
         "src": data.src[: data.src_off[n]], "src_off": data.src_off[: n + 1],
         "tgt": data.tgt[: data.tgt_off[n]], "tgt_off": data.tgt_off[: n + 1],
     })
+    return part
 
 
 def main(argv: list[str] | None = None) -> None:
