@@ -295,9 +295,9 @@ def prepare(dataset: Path, repo: Path, part_mib: float | None = None, train_pair
             seed: int = 13, init: Path | None = None, max_len: int = 128) -> dict:
     """Write the payload's parts under ``repo/.carry/lm/pNN/`` and return the plan (also saved as
     ``.carry/lm/plan.json``): part size, parts, sizes, and what each call carries."""
-    from rewrite.lm import base_folder, base_gguf, read_card
+    from rewrite.lm import base_folder, read_card
 
-    from .data import load_split, tokenizer_fingerprint
+    from .data import tokenizer_fingerprint
 
     base = base_folder()
     tokens = Path(dataset) / f"tokens-{tokenizer_fingerprint(Path(init) if init else base)}-{max_len}"
@@ -316,27 +316,18 @@ def prepare(dataset: Path, repo: Path, part_mib: float | None = None, train_pair
     stage = carry.with_name("lm.stage")
     shutil.rmtree(carry, ignore_errors=True)
     shutil.rmtree(stage, ignore_errors=True)
-    (stage / "base").mkdir(parents=True)
-    (stage / "data").mkdir()
-    for file in base.iterdir():
-        if file.is_file() and file.name != "model.safetensors":
-            shutil.copy(file, stage / "base" / file.name)
-    log.info("reading the base's GGUF blocks")
-    entries, blocks = encode_base(base_gguf(), base)
-    log.info("compressing %.1f MB of base blocks", len(blocks) / 1e6)
-    (stage / "base.blocks.xz").write_bytes(lzma.compress(blocks, preset=6))
+    (stage / "data").mkdir(parents=True)
+    _xz_tree([f for f in base.iterdir() if f.name != "model.safetensors"], stage / "base")
+    entries = _base_blocks(base, stage / "base.blocks.xz")
     shutil.copy(Path(dataset) / "manifest.json", stage / "data" / "manifest.json")
     splits = {}
     for split in ("train", "validation"):
-        arrays = load_split(tokens / f"{split}.npz")
-        if split == "train" and train_pairs:
-            arrays = sample_pairs(arrays, train_pairs, seed)
-        log.info("compressing the %s split (%d pairs)", split, len(arrays["src_off"]) - 1)
-        (stage / "data" / f"{split}.xz").write_bytes(encode_split(arrays))
-        splits[split] = {"pairs": len(arrays["src_off"]) - 1, "tokens": int(len(arrays["src"]) + len(arrays["tgt"]))}
+        sample = train_pairs if split == "train" else None
+        splits[split] = _split_file(tokens / f"{split}.npz", sample, seed, stage / "data" / f"{split}.xz")
     if init:
         read_card(Path(init))
-        shutil.copytree(init, stage / "init", ignore=shutil.ignore_patterns("tokenizer.json", "*metrics*"))
+        _xz_tree([f for f in Path(init).iterdir() if f.name != "tokenizer.json" and "metrics" not in f.name],
+                 stage / "init")
     meta = {"format": FORMAT, "base": entries, "splits": splits, "max_len": max_len, "tokens_folder": tokens.name,
             "init": bool(init)}
     (stage / "payload.json").write_text(json.dumps(meta) + "\n")
@@ -355,6 +346,79 @@ def prepare(dataset: Path, repo: Path, part_mib: float | None = None, train_pair
     tar.unlink()
     shutil.rmtree(stage)
     return plan
+
+
+def _xz_tree(files, folder: Path) -> None:
+    """Each file as ``folder/<name>.xz`` (``_unxz_tree`` undoes it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        if Path(file).is_file():
+            (folder / (Path(file).name + ".xz")).write_bytes(lzma.compress(Path(file).read_bytes(), preset=6))
+
+
+def _unxz_tree(folder: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for file in folder.glob("*.xz"):
+        (out / file.name[: -len(".xz")]).write_bytes(lzma.decompress(file.read_bytes()))
+
+
+def _cache_dir() -> Path:
+    from rewrite.model_folder import cache_root
+
+    return cache_root() / "lm_gpu"
+
+
+def _cached(name: str, make) -> Path:
+    """``$UNSPIN_CACHE/lm_gpu/<name>``, made by ``make(path)`` the first time: the slow parts of a
+    payload (15 minutes of xz on a busy 2-core machine) are made once, so cutting the parts again
+    for a changed checkout takes seconds."""
+    file = _cache_dir() / name
+    if not file.is_file():
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(f"{file.name}.tmp{os.getpid()}")
+        make(tmp)
+        os.replace(tmp, file)
+    return file
+
+
+def _base_blocks(base: Path, out: Path) -> list[dict]:
+    """Write the base's blocks (xz) to ``out``; return their entries (see ``encode_base``)."""
+    from rewrite.lm import base_gguf
+    from rewrite.model_folder import file_sha256
+
+    gguf_file = base_gguf()
+    key = f"base-{file_sha256(gguf_file)[:16]}"
+    entries_file = _cache_dir() / f"{key}.json"
+
+    def make(path: Path) -> None:
+        log.info("reading the base's GGUF blocks")
+        entries, blocks = encode_base(gguf_file, base)
+        log.info("compressing %.1f MB of base blocks", len(blocks) / 1e6)
+        path.write_bytes(lzma.compress(blocks, preset=6))
+        entries_file.write_text(json.dumps(entries) + "\n")
+
+    shutil.copy(_cached(f"{key}.blocks.xz", make), out)
+    return json.loads(entries_file.read_text())
+
+
+def _split_file(npz: Path, sample: int | None, seed: int, out: Path) -> dict:
+    """Write a tokenised split (a random ``sample`` of its pairs when given) as ``encode_split``
+    bytes to ``out``; return its pair and token counts."""
+    from rewrite.model_folder import file_sha256
+
+    from .data import load_split
+
+    def make(path: Path) -> None:
+        arrays = load_split(npz)
+        if sample:
+            arrays = sample_pairs(arrays, sample, seed)
+        log.info("compressing %s (%d pairs)", npz.name, len(arrays["src_off"]) - 1)
+        path.write_bytes(encode_split(arrays))
+
+    key = f"{npz.stem}-{file_sha256(npz)[:16]}-{sample or 'all'}-{seed}.xz"
+    shutil.copy(_cached(key, make), out)
+    with np.load(io.BytesIO(lzma.decompress(out.read_bytes()))) as z:
+        return {"pairs": len(z["src_len"]), "tokens": int(len(z["tokens"]))}
 
 
 def assemble(sources, out: Path) -> Path:
@@ -446,7 +510,7 @@ def _unpack(tar: Path, store: Path) -> None:
         raise TrainingError(f"payload format {meta.get('format')} is not {FORMAT}: prepare and run the same commit")
     base = store / "cache" / base_cache().name
     shutil.rmtree(base, ignore_errors=True)
-    shutil.copytree(staged / "base", base)
+    _unxz_tree(staged / "base", base)
     state = decode_base(meta["base"], lzma.decompress((staged / "base.blocks.xz").read_bytes()))
     save_file(state, str(base / "model.safetensors"), metadata={"format": "pt"})
     data = store / "data"
@@ -458,7 +522,7 @@ def _unpack(tar: Path, store: Path) -> None:
                  **decode_split((staged / "data" / f"{split}.xz").read_bytes()))
     shutil.rmtree(store / "init", ignore_errors=True)
     if meta["init"]:
-        shutil.copytree(staged / "init", store / "init")
+        _unxz_tree(staged / "init", store / "init")
         shutil.copy(base / "tokenizer.json", store / "init" / "tokenizer.json")
     shutil.rmtree(store / "run", ignore_errors=True)  # a new payload starts a new run
     shutil.rmtree(staged)

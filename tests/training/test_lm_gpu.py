@@ -183,7 +183,7 @@ def test_the_recipe_runs_call_by_call_on_cpu(tiny_lm_base, tmp_path, dataset, mo
 
     from rewrite import Restorer, lm
     from training.config import TrainConfig
-    from training.lm_gpu import assemble, prepare
+    from training.lm_gpu import assemble, prepare, receive
     from training.train import train
 
     gguf_file, base = _tiny_gguf(tiny_lm_base, tmp_path)
@@ -223,6 +223,16 @@ def test_the_recipe_runs_call_by_call_on_cpu(tiny_lm_base, tmp_path, dataset, mo
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     again = assemble([tmp_path / "again"], tmp_path / "model2")
     assert json.loads((again / "training_summary.json").read_text())["steps"] == 4
+
+    # a later session continues from that model: it travels too, and the slow parts come from the cache
+    cached = sorted(p.name for p in (Path(os.environ["UNSPIN_CACHE"]) / "lm_gpu").iterdir())
+    plan = prepare(dataset, tmp_path / "repo", part_mib=0.05, init=again)
+    assert sorted(p.name for p in (Path(os.environ["UNSPIN_CACHE"]) / "lm_gpu").iterdir()) == cached
+    for folder in plan["calls"]:
+        status = receive(tmp_path / "repo" / folder, store)
+    assert status["ready"] and not (store / "run").exists()  # a new payload starts a new run
+    for file in again.iterdir():
+        assert (store / "init" / file.name).read_bytes() == file.read_bytes(), file.name
 
 
 @pytest.mark.slow
