@@ -162,7 +162,7 @@ def decode_base(entries: list[dict], blocks: bytes) -> dict:
 def encode_split(arrays: dict[str, np.ndarray]) -> bytes:
     """A tokenised split (``training.data`` arrays) as xz bytes: each pair's spun ids then its
     original ids, as uint16, so the original (mostly a copy of the spun text) costs almost nothing.
-    41M SmolLM2 tokens take about 0.73 bytes each."""
+    The 41M SmolLM2 tokens of data/full take 0.61 bytes each (23.8 MiB)."""
     src_len, tgt_len = np.diff(arrays["src_off"]), np.diff(arrays["tgt_off"])
     if max(int(arrays["src"].max(initial=0)), int(arrays["tgt"].max(initial=0))) > 0xFFFF:
         raise TrainingError("token ids above 65535 cannot be packed as uint16")
