@@ -61,11 +61,23 @@ def base_gguf() -> Path:
     return path
 
 
+def base_cache() -> Path:
+    """Where ``base_folder`` keeps the dequantized base: ``$UNSPIN_CACHE/smollm2-<hash>/``."""
+    return cache_root() / f"smollm2-{BASE_SHA256[:16]}"
+
+
+def has_cached_base() -> bool:
+    """Whether the dequantized base is already in the cache (then the GGUF file is not needed:
+    a GPU machine gets only this folder, see ``training.lm_gpu``)."""
+    target = base_cache()
+    return (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file()
+
+
 def base_folder() -> Path:
     """A ``save_pretrained`` folder of the dequantized base model and its tokenizer, made on first
     use from the GGUF file (about a minute) and reused after that (a second or two)."""
-    target = cache_root() / f"smollm2-{BASE_SHA256[:16]}"
-    if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
+    target = base_cache()
+    if has_cached_base():
         return target
     gguf = base_gguf()
     digest = file_sha256(gguf)

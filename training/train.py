@@ -113,10 +113,11 @@ def preflight(config: TrainConfig) -> None:
 
     check_dataset_dir(config.dataset, arrow=False)
     if config.arch == "lm":
-        from rewrite.lm import base_gguf, read_card
+        from rewrite.lm import base_gguf, has_cached_base, read_card
 
         try:
-            base_gguf()
+            if not has_cached_base():  # a GPU machine gets the dequantized base, not the GGUF
+                base_gguf()
             if config.init:
                 read_card(check_model_folder(config.init))
         except ModelError as exc:
@@ -291,7 +292,14 @@ class Trainer:
         while not stop:
             batches = train.batches(cfg.batch_tokens, cfg.seed, self.epoch, self.rank, self.world)
             for b in range(self.batch_in_epoch, len(batches)):
-                batch = {k: v.to(self.device, non_blocking=True) for k, v in train.collate(batches[b]).items()}
+                host = train.collate(batches[b])
+                # counted on the host, and copied from pinned memory, so the CPU batches the next
+                # step while the GPU still runs this one (a count on the GPU waited for it)
+                n_tok = int(host["attention_mask"].sum())
+                if cfg.arch == "t5":  # the decoder's tokens come on top of the encoder's
+                    n_tok += int((host["labels"] != -100).sum())
+                pin = self.device.type == "cuda"
+                batch = {k: (v.pin_memory() if pin else v).to(self.device, non_blocking=True) for k, v in host.items()}
                 with self.autocast():
                     loss = self.model(**batch).loss
                 loss.backward()
@@ -301,9 +309,6 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
                 self.batch_in_epoch = b + 1
-                n_tok = int(batch["attention_mask"].sum())
-                if cfg.arch == "t5":  # the decoder's tokens come on top of the encoder's
-                    n_tok += int((batch["labels"] != -100).sum())
                 self.tokens_seen += n_tok * self.world
                 window_tokens += n_tok * self.world
                 if self.step % cfg.log_every == 0:
@@ -443,11 +448,16 @@ def train(config: TrainConfig) -> Path:
 
 
 def subset(data: TokenData, n: int) -> TokenData:
+    """The first ``n`` examples, batched as ``data`` is (an ``LmTokenData`` stays one)."""
+    import copy
+
     n = min(n, len(data))
-    return TokenData({
+    part = copy.copy(data)
+    TokenData.__init__(part, {
         "src": data.src[: data.src_off[n]], "src_off": data.src_off[: n + 1],
         "tgt": data.tgt[: data.tgt_off[n]], "tgt_off": data.tgt_off[: n + 1],
     })
+    return part
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -82,3 +82,15 @@ def test_train_lm_then_restore(tiny_lm, tmp_path, dataset):  # noqa: F811
     assert restorer.restore("Officials say at least 3 people died.").text
     resumed = train(TrainConfig(**{**config.__dict__, "max_steps": 4}))
     assert json.loads((resumed / "training_summary.json").read_text())["steps"] == 4
+
+
+def test_a_subset_of_lm_data_keeps_the_lm_batches():
+    """`--max-train-samples` with `--arch lm` used to batch the subset as T5 data (no prompt)."""
+    from training.lm import LmTokenData
+    from training.train import subset
+
+    arrays = {"src": np.array([5, 6, 7, 8], dtype=np.int32), "src_off": np.array([0, 3, 4]),
+              "tgt": np.array([5, 9, 2, 8, 2], dtype=np.int32), "tgt_off": np.array([0, 3, 5])}
+    part = subset(LmTokenData(arrays, start=1, end=2), 1)
+    assert len(part) == 1
+    assert part.collate(np.array([0]))["input_ids"][0].tolist() == [1, 5, 6, 7, 2, 1, 5, 9, 2]
