@@ -332,15 +332,22 @@ class LmBaselineRestorer:
         return edits
 
     def restore_many(self, texts: list[str], min_confidence: float = 0.0) -> list[Restoration]:
-        results = []
-        for text in texts:
-            edits, at = [], 0
-            for line in text.split("\n"):
-                edits += [e for e in self._line_edits(line, at) if e.confidence >= min_confidence]
-                at += len(line) + 1
-            edits.sort(key=lambda e: e.offset)
-            words = count_words(text)
-            changed = sum(count_words(e.original) for e in edits)
-            results.append(Restoration(apply_edits(text, edits), edits, changed / words if words else 0.0))
-        return results
+        return restore_by_line(texts, lambda lines: [self._line_edits(line, 0) for line in lines], min_confidence)
+
+
+def restore_by_line(texts: list[str], line_edits, min_confidence: float = 0.0) -> list[Restoration]:
+    """Restorations of ``texts`` from ``line_edits(lines)``, which gives each line's edits (offsets
+    within the line); edits below ``min_confidence`` are dropped."""
+    results = []
+    for text in texts:
+        lines = text.split("\n")
+        edits, at = [], 0
+        for line, found in zip(lines, line_edits(lines)):
+            edits += [dataclasses.replace(e, offset=e.offset + at) for e in found if e.confidence >= min_confidence]
+            at += len(line) + 1
+        edits.sort(key=lambda e: e.offset)
+        words = count_words(text)
+        changed = sum(count_words(e.original) for e in edits)
+        results.append(Restoration(apply_edits(text, edits), edits, changed / words if words else 0.0))
+    return results
 

@@ -24,12 +24,10 @@ import math
 import time
 from pathlib import Path
 
-from rewrite.edits import Edit, apply_edits
-from rewrite.restorer import Restoration
-from rewrite.text import count_words
+from rewrite.edits import Edit
 
 from .errors import ConfigError
-from .lm_baseline import Candidate
+from .lm_baseline import Candidate, restore_by_line
 
 log = logging.getLogger(__name__)
 
@@ -143,18 +141,9 @@ class RerankedRestorer:
         return edits
 
     def restore_many(self, texts: list[str], min_confidence: float = 0.0) -> list[Restoration]:
-        results = []
-        for text in texts:
-            lines = text.split("\n")
-            edits, at = [], 0
-            for line, rows in zip(lines, proposals(lines, self.t5, self.baseline)):
-                edits += [e for e in self.line_edits(line, rows, at) if e.confidence >= min_confidence]
-                at += len(line) + 1
-            edits.sort(key=lambda e: e.offset)
-            words = count_words(text)
-            changed = sum(count_words(e.original) for e in edits)
-            results.append(Restoration(apply_edits(text, edits), edits, changed / words if words else 0.0))
-        return results
+        return restore_by_line(texts, lambda lines: [self.line_edits(line, rows, 0) for line, rows in
+                                                     zip(lines, proposals(lines, self.t5, self.baseline))],
+                               min_confidence)
 
 
 def fit(data: str, corpus: list[str], out: str | Path, model: str | None = None, split: str = "validation",
