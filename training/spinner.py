@@ -27,7 +27,8 @@ import hashlib
 import random
 from bisect import bisect
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, groupby
+from operator import attrgetter
 
 import lemminflect
 
@@ -184,6 +185,8 @@ def example_rng(seed: int, *key: object) -> random.Random:
     return random.Random(int.from_bytes(digest, "little"))
 
 
+_SOURCE = attrgetter("source")
+_LEMMA_KINDS = frozenset({"word", "compound", "idiom"})
 _DEGREE_TAGS = frozenset({"JJR", "JJS", "RBR", "RBS"})
 
 
@@ -307,15 +310,10 @@ class Spinner:
                 continue
             # a thesaurus may swap a function word only for function words ("but" -> "however")
             function_only = stop and source in THESAURI
-            for v in variants:
-                if (function_only and not _function_words(v.text)) or (
-                        v.kind != "number" and quantities(v.text) != same):
-                    continue
-                group = options.get(v.source)
-                if group is None:
-                    options[v.source] = [(v, None, v.pos)]
-                else:
-                    group.append((v, None, v.pos))
+            kept = [v for v in variants if not (function_only and not _function_words(v.text)) and (
+                v.kind == "number" or quantities(v.text) == same)]
+            for source_of, run in groupby(kept, _SOURCE):  # one run: a table holds its own source
+                options.setdefault(source_of, []).extend([(v, None, v.pos) for v in run])
         for upos, lemma, tag in lemma_readings(word) if not stop else ():
             for source, variants in self._lemma_variants(lemma, upos).items():
                 options.setdefault(source, []).extend([(v, tag, upos) for v in variants])
@@ -330,13 +328,11 @@ class Spinner:
         kept: dict[str, list[Variant]] = {}
         same = quantities(lemma)
         for table in self.lexicon.entries.values():
-            for v in table.get(lemma, ()):
-                # seed entries without a pos match their exact form only
-                if v.source in ("seed", "rules") and not v.pos:
-                    continue
-                if v.kind in ("word", "compound", "idiom") and (not v.pos or v.pos == upos) and (
-                        quantities(v.text) == same):
-                    kept.setdefault(v.source, []).append(v)
+            # seed entries without a pos match their exact form only
+            variants = [v for v in table.get(lemma, ()) if v.kind in _LEMMA_KINDS and (
+                v.pos == upos if v.pos else v.source not in ("seed", "rules")) and quantities(v.text) == same]
+            for source, run in groupby(variants, _SOURCE):
+                kept.setdefault(source, []).extend(run)
         self._lemma_cache[(lemma, upos)] = kept
         return kept
 
