@@ -478,15 +478,14 @@ class Spinner:
         return [(v, None, v.pos) for v in seed.get(word if cased else word.lower(), ())]
 
     def _tokenised(self, text: str) -> tuple:
-        """``(token spans, token texts, lower-cased, number of words, quoted tokens)`` of
-        ``text``; the last text's are kept, as the builder spins each sentence's copies in a row.
-        Callers only read them."""
+        """``(token spans, token texts, lower-cased, number of words)`` of ``text``; the last
+        text's are kept, as the builder spins each sentence's copies in a row. Callers only read
+        them."""
         if self._last_text is not None and self._last_text[0] == text:
             return self._last_text[1]
         tokens = [m.span() for m in WORD_RE.finditer(text)]
         words = [text[s:e] for s, e in tokens]
-        tokenised = (tokens, words, [w.lower() for w in words], sum(1 for w in words if w[0].isalnum()),
-                     frozenset(self._protected_tokens(text, tokens)))
+        tokenised = (tokens, words, [w.lower() for w in words], sum(1 for w in words if w[0].isalnum()))
         self._last_text = (text, tokenised)
         return tokenised
 
@@ -506,9 +505,9 @@ class Spinner:
         left alone when ``protect_quotes`` (default: the config's ``protect_quotes``)."""
         engine = engine or self.config.engines[0]
         protect = self.config.protect_quotes if protect_quotes is None else protect_quotes
-        tokens, words, lower, n_words, quoted = self._tokenised(text)
+        tokens, words, lower, n_words = self._tokenised(text)
         target = max(1, round(rate * n_words)) if n_words else 0
-        protected = quoted if protect else set()
+        protected = self._protected_tokens(text, tokens) if protect else set()
         order = list(range(len(tokens)))
         rng.shuffle(order)
         used = bytearray(len(tokens))
