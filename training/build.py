@@ -23,6 +23,7 @@ Steps (each a function below):
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import json
 import logging
@@ -218,15 +219,22 @@ def spin_all(rows: list[tuple], spinner: Spinner, workers: int, progress: bool) 
     chunks = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
     bar = _progress(len(rows), "Spinning sentences", progress)
     results: list[dict] = []
-    if workers <= 1 or len(chunks) == 1:
-        for c in chunks:
-            results.extend(_spin_chunk(c))
-            bar.update(len(c))
-    else:
-        with mp.get_context("fork").Pool(workers) as pool:
-            for part in pool.imap(_spin_chunk, chunks):
-                results.extend(part)
-                bar.update(len(part))
+    # The lexicon and the spinner's index are tens of millions of objects that live as long as
+    # the build: frozen, the cyclic collector stops walking them (seconds a pass, in every
+    # worker, writing to every page the workers share with this process).
+    gc.freeze()
+    try:
+        if workers <= 1 or len(chunks) == 1:
+            for c in chunks:
+                results.extend(_spin_chunk(c))
+                bar.update(len(c))
+        else:
+            with mp.get_context("fork").Pool(workers) as pool:
+                for part in pool.imap(_spin_chunk, chunks):
+                    results.extend(part)
+                    bar.update(len(part))
+    finally:
+        gc.unfreeze()
     bar.close()
     return results
 

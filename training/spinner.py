@@ -25,7 +25,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import random
+from bisect import bisect
 from functools import lru_cache
+from itertools import accumulate, groupby
+from operator import attrgetter
 
 import lemminflect
 
@@ -182,6 +185,8 @@ def example_rng(seed: int, *key: object) -> random.Random:
     return random.Random(int.from_bytes(digest, "little"))
 
 
+_SOURCE = attrgetter("source")
+_LEMMA_KINDS = frozenset({"word", "compound", "idiom"})
 _DEGREE_TAGS = frozenset({"JJR", "JJS", "RBR", "RBS"})
 
 
@@ -214,6 +219,20 @@ def inflect_variant(variant: Variant, tag: str | None, upos: str) -> str | None:
     return " ".join(words)
 
 
+def _load_lemminflect() -> None:
+    """Load lemminflect's tables now (it reads them on first use): a spinner made before the
+    builder forks its workers then shares them instead of each worker reading them again."""
+    lemminflect.getAllLemmas("said")
+    lemminflect.getInflection("say", tag="VBD")
+    lemminflect.getInflection("blorfed", tag="VBD", inflect_oov=True)
+
+
+@lru_cache(maxsize=100_000)
+def _inflections(lemma: str, upos: str) -> dict[str, tuple[str, ...]]:
+    """``lemminflect.getAllInflections`` (which deep-copies its tables on every call), once per lemma."""
+    return lemminflect.getAllInflections(lemma, upos=upos)
+
+
 @lru_cache(maxsize=400_000)
 def lemma_readings(word: str) -> tuple[tuple[str, str, str], ...]:
     """(upos, lemma, tag) readings of an inflected word: 'said' -> (('VERB', 'say', 'VBD'), ...)."""
@@ -222,7 +241,7 @@ def lemma_readings(word: str) -> tuple[tuple[str, str, str], ...]:
         for lemma in lemmas:
             if lemma == word:
                 continue
-            for tag, forms in lemminflect.getAllInflections(lemma, upos=upos).items():
+            for tag, forms in _inflections(lemma, upos).items():
                 if word in forms:
                     readings.append((upos, lemma, tag))
                     break
@@ -240,10 +259,14 @@ class Spinner:
         self._phrases: dict[str, list[tuple[Variant, str | None, str]]] = {}
         self._build_phrase_index()
         self._starts = {key.split(" ", 1)[0].lower() for key in self._phrases}
-        self._word_cache: dict[str, list[tuple[Variant, str | None, str]]] = {}
+        self._word_cache: dict[str, dict[str, list[tuple[Variant, str | None, str]]]] = {}
+        self._lemma_cache: dict[tuple[str, str], dict[str, list[Variant]]] = {}
         self._engine_cache: dict[str, dict] = {}
         self._source_groups: dict[tuple, dict[str, list]] = {}
         self._known_cache: dict[str, bool] = {}
+        self._quote_draws: dict[tuple, bool] = {}
+        self._last_text: tuple | None = None
+        _load_lemminflect()
 
     # ------------------------------------------------------------ indexing
     def _build_phrase_index(self) -> None:
@@ -263,61 +286,82 @@ class Spinner:
     def _index_inflections(self, key: str, variant: Variant) -> None:
         words = key.split(" ")
         head = 0 if variant.pos == "VERB" else len(words) - 1
-        for tag, forms in lemminflect.getAllInflections(words[head], upos=variant.pos).items():
+        for tag, forms in _inflections(words[head], variant.pos).items():
             for form in forms:
                 if form != words[head]:
                     inflected = " ".join(words[:head] + [form] + words[head + 1 :])
                     self._phrases.setdefault(inflected, []).append((variant, tag, variant.pos))
 
-    def _word_options(self, word: str) -> list[tuple[Variant, str | None, str]]:
-        """Variants for one lower-cased word: direct entries, then entries of its lemma."""
+    def _word_options(self, word: str) -> dict[str, list[tuple[Variant, str | None, str]]]:
+        """Variants for one lower-cased word, by source: ``{source: [(variant, tag, upos)]}``, in
+        each source the direct entries first, then the entries of its lemmas (reading by reading).
+
+        Cached per word; the entries of a lemma are filtered once for all its forms ("said",
+        "says" and "saying" share the lemma "say" and its hundreds of thesaurus variants)."""
         cached = self._word_cache.get(word)
         if cached is not None:
             return cached
-        options: list[tuple[Variant, str | None, str]] = []
+        options: dict[str, list[tuple[Variant, str | None, str]]] = {}
         stop = word in STOPWORDS
+        same = quantities(word)
         for source, table in self.lexicon.entries.items():
-            for v in table.get(word, ()):
-                # a thesaurus may swap a function word only for function words ("but" -> "however")
-                if (stop and source in THESAURI and not _function_words(v.text)) or not keeps_quantities(word, v):
-                    continue
-                options.append((v, None, v.pos))
-        for upos, lemma, tag in lemma_readings(word) if word not in STOPWORDS else ():
-            for table in self.lexicon.entries.values():
-                for v in table.get(lemma, ()):
-                    # seed entries without a pos match their exact form only
-                    if v.source in ("seed", "rules") and not v.pos:
-                        continue
-                    if v.kind in ("word", "compound", "idiom") and (not v.pos or v.pos == upos) and keeps_quantities(
-                            lemma, v):
-                        options.append((v, tag, upos))
+            variants = table.get(word)
+            if not variants:
+                continue
+            # a thesaurus may swap a function word only for function words ("but" -> "however")
+            function_only = stop and source in THESAURI
+            kept = [v for v in variants if not (function_only and not _function_words(v.text)) and (
+                v.kind == "number" or quantities(v.text) == same)]
+            for source_of, run in groupby(kept, _SOURCE):  # one run: a table holds its own source
+                options.setdefault(source_of, []).extend([(v, None, v.pos) for v in run])
+        for upos, lemma, tag in lemma_readings(word) if not stop else ():
+            for source, variants in self._lemma_variants(lemma, upos).items():
+                options.setdefault(source, []).extend([(v, tag, upos) for v in variants])
         self._word_cache[word] = options
         return options
 
+    def _lemma_variants(self, lemma: str, upos: str) -> dict[str, list[Variant]]:
+        """The variants a form of ``lemma`` read as ``upos`` may take, by source (cached)."""
+        cached = self._lemma_cache.get((lemma, upos))
+        if cached is not None:
+            return cached
+        kept: dict[str, list[Variant]] = {}
+        same = quantities(lemma)
+        for table in self.lexicon.entries.values():
+            # seed entries without a pos match their exact form only
+            variants = [v for v in table.get(lemma, ()) if v.kind in _LEMMA_KINDS and (
+                v.pos == upos if v.pos else v.source not in ("seed", "rules")) and quantities(v.text) == same]
+            for source, run in groupby(variants, _SOURCE):
+                kept.setdefault(source, []).extend(run)
+        self._lemma_cache[(lemma, upos)] = kept
+        return kept
+
     # ------------------------------------------------------------ spinning
-    def _grouped(self, engine: EngineConfig, cache_key: tuple, make_options) -> tuple | None:
+    def _grouped(self, engine: EngineConfig, cache_key: tuple, make_groups) -> tuple | None:
         """Options of one match, filtered to the engine's sources and grouped by source:
-        ``(sources, weights, {source: [(variant, tag, upos)]})``, cached per engine under
-        ``cache_key``; ``make_options()`` lists the options (called only when not cached)."""
-        cache = self._engine_cache.setdefault(engine.name, {})
-        if cache_key in cache:
+        ``(sources, cumulative weights, {source: [(variant, tag, upos)]})``, cached per engine
+        under ``cache_key``; ``make_groups()`` gives every option by source (called only when
+        not cached; ``_by_source`` groups a list)."""
+        cache = self._engine_cache.get(engine.name)
+        if cache is None:
+            cache = self._engine_cache[engine.name] = {}
+        elif cache_key in cache:
             return cache[cache_key]
         # the options grouped by source once for every engine; an engine keeps its sources' groups
         everything = self._source_groups.get(cache_key)
         if everything is None:
-            everything = self._source_groups[cache_key] = {}
-            for o in make_options():
-                everything.setdefault(o[0].source, []).append(o)
+            everything = self._source_groups[cache_key] = make_groups()
         by_source = {src: group for src, group in everything.items() if engine.weights.get(src, 0) > 0}
         grouped = None
         if by_source:
             sources = sorted(by_source)
-            grouped = (sources, [engine.weights[src] for src in sources], by_source)
+            # what random.choices(sources, weights) accumulates on every call
+            grouped = (sources, list(accumulate(engine.weights[src] for src in sources)), by_source)
         cache[cache_key] = grouped
         return grouped
 
     def match(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig,
-              rng: random.Random, protected: set[int]):
+              rng: random.Random, protected: set[int], words: list[str] | None = None):
         """``(n_tokens, grouped_options)`` of the match taken at token ``i``: the longest, or now
         and then (``engine.shorter_match_prob``) a shorter one inside it ("in seeking" ->
         "in in search of" swaps a phrase inside a longer one)."""
@@ -325,33 +369,37 @@ class Spinner:
         spin_names = capital and rng.random() < engine.name_spin_prob
         reorder = i + 2 < len(lower) and lower[i + 1] in _CONJUNCTIONS and rng.random() < engine.reorder_prob
         shorter = rng.random() < engine.shorter_match_prob
-        found = self.matches(text, tokens, lower, i, engine, protected, spin_names, reorder, first_only=not shorter)
+        found = self.matches(text, tokens, lower, i, engine, protected, spin_names, reorder, first_only=not shorter,
+                             words=words)
         if shorter and len(found) > 1:
             return rng.choice(found[1:])
         return found[0] if found else None
 
     def matches(self, text: str, tokens, lower: list[str], i: int, engine: EngineConfig,
                 protected: set[int], spin_names: bool, reorder: bool,
-                first_only: bool = False) -> list[tuple[int, tuple]]:
+                first_only: bool = False, words: list[str] | None = None) -> list[tuple[int, tuple]]:
         """Every ``(n_tokens, grouped_options)`` starting at token ``i``, longest first (only the
-        longest with ``first_only``).
+        longest with ``first_only``). ``words``: the tokens' text (``text[a:b]`` of each token
+        span), when the caller has them.
 
         ``spin_names``: a capitalised word inside a sentence may be spun word by word (never one
         that looks like part of a person's name); ``reorder``: "A and B" may become "B and A"."""
         found = []
         longest = min(self.max_tokens, len(tokens) - i) if lower[i] in self._starts else 1
+        if longest > 1 and words is None:
+            words = [text[a:b] for a, b in tokens]
         for n in range(longest, 1, -1):
-            if protected and any(j in protected for j in range(i, i + n)):
+            if protected and not protected.isdisjoint(range(i, i + n)):
                 continue
             key = " ".join(lower[i : i + n])
-            cased = " ".join(text[a:b] for a, b in tokens[i : i + n])
+            cased = " ".join(words[i : i + n])
             if cased.isupper():
                 continue
             if key not in self._phrases and cased not in self._phrases:
                 continue
             # names are indexed with their capitals
-            grouped = self._grouped(engine, ("p", cased), lambda: _keeping_names(cased, self._phrases.get(key, []) + (
-                self._phrases.get(cased, []) if cased != key else [])))
+            grouped = self._grouped(engine, ("p", cased), lambda: _by_source(_keeping_names(
+                cased, self._phrases.get(key, []) + (self._phrases.get(cased, []) if cased != key else []))))
             if grouped:
                 found.append((n, grouped))
                 if first_only:
@@ -367,17 +415,17 @@ class Spinner:
         if i > 1 and lower[i - 1] == "-" and lower[i - 2] in _TENS:
             return found  # "one" in "twenty-one" is spun with the whole number only
         if not word[0].isalpha() or (len(word) > 1 and word.isupper()):
-            grouped = self._grouped(engine, ("n", word), lambda: [
-                o for o in self._phrases_exact(word) if o[0].kind == "number"])
+            grouped = self._grouped(engine, ("n", word), lambda: _by_source(
+                o for o in self._phrases_exact(word) if o[0].kind == "number"))
         elif word[0].isupper() and (
             lower[i] in _CALENDAR
             or not _sentence_initial(lower, i) and (not spin_names or self._personal_name(text, tokens, lower, i))
         ):
-            grouped = self._grouped(engine, ("c", word), lambda: [
-                o for o in self._phrases_exact(word, cased=True) if o[0].kind == "name"])
+            grouped = self._grouped(engine, ("c", word), lambda: _by_source(
+                o for o in self._phrases_exact(word, cased=True) if o[0].kind == "name"))
         else:
-            grouped = self._grouped(engine, ("w", word), lambda: self._word_options(lower[i]) + [
-                o for o in self._phrases_exact(word, cased=True) if o[0].kind == "name"])
+            grouped = self._grouped(engine, ("w", word), lambda: _merged(self._word_options(lower[i]), [
+                o for o in self._phrases_exact(word, cased=True) if o[0].kind == "name"]))
             if grouped is None and lower[i][-2:] in ("'s", "’s") and len(word) > 2:
                 grouped = self._possessive(engine, word)
         if grouped:
@@ -400,9 +448,9 @@ class Spinner:
         """"party's" -> "celebration's", "court's" -> "court docket's": the invariant swaps of the
         word before the "'s", a multiword one taking the "'s" on its last word."""
         stem, suffix = word[:-2], word[-2:]
-        return self._grouped(engine, ("s", word), lambda: [
+        return self._grouped(engine, ("s", word), lambda: _by_source(
             (Variant(v.text + suffix, v.source, v.kind, v.pos), None, "")
-            for v, tag, _ in self._word_options(stem.lower()) if tag is None])
+            for group in self._word_options(stem.lower()).values() for v, tag, _ in group if tag is None))
 
     def _personal_name(self, text: str, tokens, lower: list[str], i: int) -> bool:
         """A capitalised word that belongs to a person's name, kept as it is: after a title
@@ -429,9 +477,23 @@ class Spinner:
         seed = self.lexicon.entries.get("seed", {})
         return [(v, None, v.pos) for v in seed.get(word if cased else word.lower(), ())]
 
+    def _tokenised(self, text: str) -> tuple:
+        """``(token spans, token texts, lower-cased, number of words)`` of ``text``; the last
+        text's are kept, as the builder spins each sentence's copies in a row. Callers only read
+        them."""
+        if self._last_text is not None and self._last_text[0] == text:
+            return self._last_text[1]
+        tokens = [m.span() for m in WORD_RE.finditer(text)]
+        words = [text[s:e] for s, e in tokens]
+        tokenised = (tokens, words, [w.lower() for w in words], sum(1 for w in words if w[0].isalnum()))
+        self._last_text = (text, tokenised)
+        return tokenised
+
     @staticmethod
     def _protected_tokens(text: str, tokens: list[tuple[int, int]]) -> set[int]:
         spans = quote_spans(text)
+        if not spans:
+            return set()
         return {i for i, (s, e) in enumerate(tokens) if any(a <= s and e <= b for a, b in spans)}
 
     def spin(self, text: str, rng: random.Random, rate: float, engine: EngineConfig | None = None,
@@ -443,9 +505,7 @@ class Spinner:
         left alone when ``protect_quotes`` (default: the config's ``protect_quotes``)."""
         engine = engine or self.config.engines[0]
         protect = self.config.protect_quotes if protect_quotes is None else protect_quotes
-        tokens = [m.span() for m in WORD_RE.finditer(text)]
-        lower = [text[s:e].lower() for s, e in tokens]
-        n_words = sum(1 for s, e in tokens if text[s].isalnum())
+        tokens, words, lower, n_words = self._tokenised(text)
         target = max(1, round(rate * n_words)) if n_words else 0
         protected = self._protected_tokens(text, tokens) if protect else set()
         order = list(range(len(tokens)))
@@ -458,7 +518,7 @@ class Spinner:
                 break
             if used[i] or i in protected:
                 continue
-            found = self.match(text, tokens, lower, i, engine, rng, protected)
+            found = self.match(text, tokens, lower, i, engine, rng, protected, words)
             if not found:
                 continue
             n, grouped = found
@@ -476,8 +536,10 @@ class Spinner:
         return apply_edits(text, taken), taken
 
     def _choose(self, original: str, grouped, rng: random.Random, engine: EngineConfig):
-        sources, weights, by_source = grouped
-        source = rng.choices(sources, weights)[0] if len(sources) > 1 else sources[0]
+        sources, cumulative, by_source = grouped
+        # rng.choices(sources, weights)[0], the same draw, without accumulating the weights again
+        source = sources[bisect(cumulative, rng.random() * cumulative[-1], 0, len(sources) - 1)] if len(
+            sources) > 1 else sources[0]
         option = rng.choice(by_source[source])
         replacement = render(original, *option)
         if replacement and option[2] == "VERB" and original[:1].islower() and rng.random() < engine.filler_prob:
@@ -522,10 +584,19 @@ class Spinner:
             return text, [], "none", 0.0
         engine = rng.choice(self.config.engines)
         rate = rng.uniform(engine.rate_min, engine.rate_max)
-        protect = self.config.protect_quotes or (
-            example_rng(self.config.seed, "quotes", key[:1]).random() >= self.config.quote_spin_share)
+        protect = self.config.protect_quotes or self._quotes_protected(key[:1])
         spun, edits = self.spin(text, rng, rate, engine, protect)
         return spun, edits, engine.name, rate
+
+
+    def _quotes_protected(self, document: tuple) -> bool:
+        """Whether this document's quotes are left alone (a seeded draw, kept per document)."""
+        key = (self.config.seed, self.config.quote_spin_share, document)
+        protect = self._quote_draws.get(key)
+        if protect is None:
+            protect = self._quote_draws[key] = (
+                example_rng(self.config.seed, "quotes", document).random() >= self.config.quote_spin_share)
+        return protect
 
 
 def _sentence_initial(lower: list[str], i: int) -> bool:
@@ -533,6 +604,28 @@ def _sentence_initial(lower: list[str], i: int) -> bool:
     if i == 0:
         return True
     return lower[i - 1] in _SENTENCE_OPENERS and not (lower[i - 1] == "." and i > 1 and lower[i - 2] in _TITLES)
+
+
+def _by_source(options) -> dict[str, list]:
+    """``[(variant, tag, upos)]`` grouped by the variants' source, each group in the given order."""
+    groups: dict[str, list] = {}
+    for o in options:
+        group = groups.get(o[0].source)
+        if group is None:
+            groups[o[0].source] = [o]
+        else:
+            group.append(o)
+    return groups
+
+
+def _merged(groups: dict[str, list], more: list) -> dict[str, list]:
+    """``groups`` with the options ``more`` added after each source's own (``groups`` unchanged)."""
+    if not more:
+        return groups
+    merged = dict(groups)
+    for source, extra in _by_source(more).items():
+        merged[source] = merged.get(source, []) + extra
+    return merged
 
 
 def _keeping_names(cased: str, options: list) -> list:
@@ -544,15 +637,21 @@ def _keeping_names(cased: str, options: list) -> list:
     if not names:
         return options
     kept = []
-    for variant, tag, upos in options:
-        words = variant.text.split(" ")
+    for option in options:
+        variant = option[0]
         if variant.kind != "name":
-            if not names.keys() <= {w.lower() for w in words}:
+            if not names.keys() <= _lower_words(variant.text):
                 continue
-            text = " ".join(names.get(w.lower(), w) for w in words)
-            variant = variant if text == variant.text else dataclasses.replace(variant, text=text)
-        kept.append((variant, tag, upos))
+            text = " ".join(names.get(w.lower(), w) for w in variant.text.split(" "))
+            if text != variant.text:
+                option = (dataclasses.replace(variant, text=text), option[1], option[2])
+        kept.append(option)
     return kept
+
+
+@lru_cache(maxsize=500_000)  # a phrase's options are checked against every capitalised phrase it follows
+def _lower_words(text: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in text.split(" "))
 
 
 def _function_words(text: str) -> bool:

@@ -242,3 +242,25 @@ def test_build_dataset_flags_come_from_the_config_fields(monkeypatch, tmp_path):
     assert (config.min_words, config.max_words, config.spin_seed, config.seed, config.doc_column) == (6, 80, 7, 13, "url")
     assert (config.validation_fraction, config.spinner.protect_quotes, config.spinner.unspun_share) == (0.2, True, 0.3)
     assert config.spinner.seed == 7  # the spin seed, set by BuildConfig
+
+
+@pytest.mark.slow  # a process pool
+def test_spinning_in_workers_gives_the_same_pairs_and_leaves_the_collector_as_it_was(seed_table):
+    """``spin_all`` with forked workers (and the collector frozen meanwhile) spins every row as one
+    process does, in order, and unfreezes the collector afterwards."""
+    import gc
+
+    from training.build import spin_all
+    from training.lexicon import load_lexicon
+    from training.spinner import Spinner
+
+    spinner = Spinner(load_lexicon(LexiconConfig(sources=("seed", "rules"), seed_table=str(seed_table)),
+                                   use_cache=False))
+    texts = ["The war killed at least fifteen people.", "He is here, and they could not stay.",
+             "The company said four percent of the people left."]
+    rows = [("train", "news", f"doc{i % 50}", i, i % 3, texts[i % 3]) for i in range(4500)]  # 3 chunks
+    frozen = gc.get_freeze_count()
+    pooled = spin_all(rows, spinner, workers=2, progress=False)
+    assert gc.get_freeze_count() == frozen
+    assert pooled == spin_all(rows, spinner, workers=1, progress=False)
+    assert len(pooled) == 4500 and any(p["spun"] != p["original"] for p in pooled)
