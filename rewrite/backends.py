@@ -45,6 +45,8 @@ CT2_COMPUTE_TYPES = {"ct2": "int8", "ct2-float32": "float32"}
 # 951 against 769 words/s at batch 32, about equal one sentence at a time), loads in half the
 # time and uses 120 MB less memory. Without CTranslate2, torch (input-guided) is the fallback.
 AUTO_BACKEND = "ct2-float32"
+# What "auto" picks for a language-model folder (rewrite.lm): to be set from measurements.
+AUTO_LM_BACKEND = "torch"
 
 
 def load_backend(folder: str | os.PathLike, name: str = "auto", threads: int = 0):
@@ -60,31 +62,30 @@ def load_backend(folder: str | os.PathLike, name: str = "auto", threads: int = 0
     if threads < 0:
         raise InputError(f"threads must be 0 (the library default) or more, got {threads}")
     folder = check_model_folder(folder)
-    from .lm import LmBackend, is_lm_folder
+    from .lm import Ct2LmBackend, LmBackend, is_lm_folder
 
-    if is_lm_folder(folder):  # a fine-tune of the pretrained LM: PyTorch only, for now
-        if name in CT2_COMPUTE_TYPES:
-            raise InputError(f"backend {name!r} does not run language-model restorers ({folder}); "
-                             "use auto, torch or torch-greedy")
-        return LmBackend.load(folder, method="greedy" if name == "torch-greedy" else "guided", threads=threads)
+    lm = is_lm_folder(folder)  # a fine-tune of the pretrained LM (rewrite.lm), else a T5
+    torch_backend, ct2_backend = (LmBackend, Ct2LmBackend) if lm else (TorchBackend, Ct2Backend)
     if name == "auto":
-        name = resolve_auto()
+        name = resolve_auto(lm)
         if name in CT2_COMPUTE_TYPES:
             try:
-                return Ct2Backend.load(folder, CT2_COMPUTE_TYPES[name], threads=threads)
+                return ct2_backend.load(folder, CT2_COMPUTE_TYPES[name], threads=threads)
             except ModelError as exc:
                 logger.warning("the %s backend is unavailable (%s); using torch", name, exc)
                 name = "torch"
     if name in CT2_COMPUTE_TYPES:
-        return Ct2Backend.load(folder, CT2_COMPUTE_TYPES[name], threads=threads)
-    return TorchBackend.load(folder, method="greedy" if name == "torch-greedy" else "guided", threads=threads)
+        return ct2_backend.load(folder, CT2_COMPUTE_TYPES[name], threads=threads)
+    return torch_backend.load(folder, method="greedy" if name == "torch-greedy" else "guided", threads=threads)
 
 
-def resolve_auto() -> str:
-    """The backend ``"auto"`` stands for here: ``AUTO_BACKEND``, or torch without CTranslate2."""
-    if AUTO_BACKEND in CT2_COMPUTE_TYPES and not ct2_installed():
+def resolve_auto(lm: bool = False) -> str:
+    """The backend ``"auto"`` stands for here: ``AUTO_BACKEND`` (``AUTO_LM_BACKEND`` for a
+    language-model folder), or torch without CTranslate2."""
+    choice = AUTO_LM_BACKEND if lm else AUTO_BACKEND
+    if choice in CT2_COMPUTE_TYPES and not ct2_installed():
         return "torch"
-    return AUTO_BACKEND
+    return choice
 
 
 def ct2_installed() -> bool:
@@ -171,8 +172,7 @@ class Ct2Backend:
     @property
     def name(self) -> str:
         """The backend's name in ``BACKENDS`` (``ct2:TYPE`` for a compute type none names)."""
-        names = {compute_type: name for name, compute_type in CT2_COMPUTE_TYPES.items()}
-        return names.get(self.compute_type, f"ct2:{self.compute_type}")
+        return ct2_name(self.compute_type)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, compute_type: str = "int8", threads: int = 0) -> "Ct2Backend":
@@ -182,13 +182,7 @@ class Ct2Backend:
 
         folder = check_model_folder(folder)
         tokenizer = _load_tokenizer(folder)
-        try:
-            model = Ct2Model.load(folder, compute_type=compute_type, threads=threads or ct2_threads(compute_type))
-        except OSError as exc:  # the cache folder cannot be written
-            raise ModelError(
-                f"cannot prepare the CTranslate2 model of {folder} ({exc}); set UNSPIN_CACHE to a "
-                "writable folder or use backend='torch'"
-            ) from exc
+        model = Ct2Model.load(folder, compute_type=compute_type, threads=threads or ct2_threads(compute_type))
         vocab_size = read_json(folder / "config.json").get("vocab_size")
         if vocab_size is not None and vocab_size != len(model.vocabulary):
             raise ModelError(
@@ -206,6 +200,12 @@ class Ct2Backend:
         max_new_tokens = self.max_new_tokens or _length_limit(batch["attention_mask"])
         sequences, token_probs = self.model.generate_ids(batch["input_ids"], batch["attention_mask"], max_new_tokens)
         return [to_generated(self.tokenizer, self.eos_id, ids, probs) for ids, probs in zip(sequences, token_probs)]
+
+
+def ct2_name(compute_type: str) -> str:
+    """The ``BACKENDS`` name of CTranslate2 with ``compute_type`` (``ct2:TYPE`` for one none names)."""
+    names = {compute_type: name for name, compute_type in CT2_COMPUTE_TYPES.items()}
+    return names.get(compute_type, f"ct2:{compute_type}")
 
 
 def ct2_threads(compute_type: str) -> int:
