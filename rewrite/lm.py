@@ -177,15 +177,19 @@ class _LmRestorer:
 
     def generate(self, sentences: list[str]):
         """Restore one batch of sentences (pass sentences of similar length)."""
+        sequences, probs = self.decode_ids(sentences)
+        return [to_generated(self.tokenizer, self.eos_id, ids, p) for ids, p in zip(sequences, probs)]
+
+    def decode_ids(self, sentences: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        """The generated ids (up to and including eos) of each sentence and their probabilities."""
         if not sentences:
-            return []
+            return [], []
         spun = self.tokenizer(sentences, add_special_tokens=False).input_ids
         # A restoration is about as long as its input ("not less than" -> "at least" shrinks it,
         # "said" -> "mentioned" undone shrinks it too); an output that runs past this is refused
         # by the restorer anyway, so a model that loops stops here instead of at twice the input.
         limit = self.max_new_tokens or int(1.25 * max(len(s) for s in spun)) + 8
-        sequences, probs = self._decode(spun, limit)
-        return [to_generated(self.tokenizer, self.eos_id, ids, p) for ids, p in zip(sequences, probs)]
+        return self._decode(spun, limit)
 
     def _decode(self, spun: list[list[int]], limit: int):
         raise NotImplementedError
