@@ -9,7 +9,10 @@ one ``Generated`` per sentence out, same order). ``load_backend(folder, name)`` 
                   fastest; about 3 sentences in 100 come out different from greedy
     ct2-float32   CTranslate2 greedy search, float32: greedy's output (measured, not guaranteed)
     auto          ``AUTO_BACKEND`` (ct2-float32) when CTranslate2 is installed and converts the
-                  model, else torch
+                  model, else torch; for a language-model folder ``AUTO_LM_BACKEND``
+
+A language-model folder (``rewrite.lm``: ``base_model.json`` beside the tuned layers) gets the same
+names: ``LmBackend`` (torch, torch-greedy) or ``Ct2LmBackend`` (ct2, ct2-float32).
 
     >>> backend = load_backend("rewrite/models/default", "torch")
     >>> g = backend.generate(["Rubio mentioned it."])[0]
