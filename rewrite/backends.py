@@ -31,15 +31,15 @@ import logging
 import os
 from pathlib import Path
 
+from .ct2 import CT2_COMPUTE_TYPES, ct2_name, ct2_threads
 from .errors import InputError, ModelError
 from .generated import Generated, to_generated
-from .model_folder import available_cpus, check_model_folder, quiet_transformers, read_json
+from .model_folder import check_model_folder, quiet_transformers, read_json
 
 logger = logging.getLogger(__name__)
 
 
 BACKENDS = ("auto", "torch", "torch-greedy", "ct2", "ct2-float32")
-CT2_COMPUTE_TYPES = {"ct2": "int8", "ct2-float32": "float32"}
 # What "auto" picks when CTranslate2 is installed. Measured with the default model on 304 spun
 # test sentences (benchmarks/backend_agreement.py): int8 gives greedy's exact output for 96.7% of
 # them (97.3% identical edits), float32 for 100%. "auto" must keep greedy's output (>= 99%), and
@@ -203,24 +203,6 @@ class Ct2Backend:
         max_new_tokens = self.max_new_tokens or _length_limit(batch["attention_mask"])
         sequences, token_probs = self.model.generate_ids(batch["input_ids"], batch["attention_mask"], max_new_tokens)
         return [to_generated(self.tokenizer, self.eos_id, ids, probs) for ids, probs in zip(sequences, token_probs)]
-
-
-def ct2_name(compute_type: str) -> str:
-    """The ``BACKENDS`` name of CTranslate2 with ``compute_type`` (``ct2:TYPE`` for one none names)."""
-    names = {compute_type: name for name, compute_type in CT2_COMPUTE_TYPES.items()}
-    return names.get(compute_type, f"ct2:{compute_type}")
-
-
-def ct2_threads(compute_type: str) -> int:
-    """Default CTranslate2 threads: 1 for int8, else one per CPU this process may use, at most 4.
-
-    Measured on 2 cores (benchmarks/decode_bench.py, notes/issue7): int8 restored a 100-word
-    paragraph in 120 ms with 1 thread and 330 ms with 2; float32 in 340 ms with 1 and 190 ms
-    with 2. CTranslate2's own default (4) would oversubscribe a small machine.
-    """
-    if compute_type.startswith("int8"):
-        return 1
-    return max(1, min(4, available_cpus()))
 
 
 def _length_limit(attention_mask) -> int:

@@ -8,13 +8,13 @@ conversion keeps float32 weights; CTranslate2 quantizes them to int8 when it loa
 ``compute_type="int8"``, and ``compute_type="float32"`` decodes exactly like PyTorch.
 
 A T5 folder becomes a ``ctranslate2.Translator`` (``Ct2Model``). A language-model folder
-(``rewrite.lm``) holds only its tuned layers, so its conversion first writes the whole model (the
-base with the tuned tensors put in, ``rewrite.lm.save_merged``) into the temporary folder, then
-converts that into a ``ctranslate2.Generator`` (``Ct2Generator``).
+(``rewrite.lm``) holds only its tuned layers, so its conversion is given ``write_source``
+(``rewrite.lm.save_merged``), which writes the whole model (the base with the tuned tensors put in)
+into the temporary folder; that is converted into a ``ctranslate2.Generator`` (``Ct2Generator``).
 
     >>> model = Ct2Model.load("rewrite/models/default")             # int8, converts if needed
     >>> seqs, probs = model.generate_ids(enc.input_ids, enc.attention_mask, max_new_tokens=128)
-    >>> lm = Ct2Generator.load("runs/lm/model", compute_type="float32")
+    >>> lm = Ct2Generator.load("runs/lm/model", compute_type="float32", write_source=save_merged)
     >>> seqs, probs = lm.generate_ids([[1, 504, 3543, 2, 1]], eos_id=2, max_new_tokens=16)
 
 ``generate_ids`` returns what ``rewrite.decoding.generate_ids`` (and ``greedy_lm``) return: per
@@ -34,11 +34,12 @@ import tempfile
 from pathlib import Path
 
 from .errors import InputError, ModelError
-from .model_folder import cache_root, file_sha256, quiet_transformers
+from .model_folder import available_cpus, cache_root, file_sha256, quiet_transformers
 
 logger = logging.getLogger(__name__)
 
 COMPUTE_TYPES = ("int8", "int8_float32", "float32")
+CT2_COMPUTE_TYPES = {"ct2": "int8", "ct2-float32": "float32"}  # backend name -> compute type
 
 
 HASHED_FILES = ("model.safetensors", "config.json", "spiece.model", "tokenizer.json")
@@ -66,26 +67,26 @@ def _import_ctranslate2():
     return ctranslate2
 
 
-def converted_dir(model_dir: str | os.PathLike) -> Path:
+def converted_dir(model_dir: str | os.PathLike, write_source=None) -> Path:
     """The CTranslate2 conversion of ``model_dir``, converting it now if the cache lacks it.
 
     Converts into a temporary folder beside the target and renames it into place, so an
     interrupted conversion never leaves a half-written model where the next run would load it.
+    ``write_source(model_dir, folder)``, when given, writes the Hugging Face model to convert into
+    ``folder`` (inside the temporary one), for a model folder that does not hold it whole.
     """
     target = cache_root() / "ct2" / model_hash(model_dir)
     if (target / "model.bin").is_file():
         return target
-    from .lm import is_lm_folder, save_merged
-
     ctranslate2 = _import_ctranslate2()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         logger.info("converting %s for CTranslate2 into %s", model_dir, target)
         source = Path(model_dir)
-        if is_lm_folder(model_dir):  # only the tuned layers are in the folder: write the whole model
+        if write_source is not None:
             source = tmp / "merged"
-            save_merged(model_dir, source)
+            write_source(model_dir, source)
         converter = ctranslate2.converters.TransformersConverter(str(source))
         with quiet_transformers():  # the converter loads the model with transformers
             converter.convert(str(tmp / "model"), force=True)
@@ -156,9 +157,12 @@ class Ct2Generator:
         self.vocabulary = vocabulary  # id -> token string, as CTranslate2 stores it
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike, compute_type: str = "float32", threads: int = 0) -> "Ct2Generator":
-        """Load (converting on first use) a language-model folder; ``threads`` 0 lets CTranslate2 choose."""
-        return cls(*_open("Generator", "vocabulary.json", model_dir, compute_type, threads))
+    def load(
+        cls, model_dir: str | os.PathLike, compute_type: str = "float32", threads: int = 0, write_source=None
+    ) -> "Ct2Generator":
+        """Load (converting on first use, see ``converted_dir``) a language-model folder;
+        ``threads`` 0 lets CTranslate2 choose."""
+        return cls(*_open("Generator", "vocabulary.json", model_dir, compute_type, threads, write_source))
 
     def generate_ids(self, prompts: list[list[int]], eos_id: int, max_new_tokens: int):
         """Greedy continuations of ``prompts`` (token ids, of any lengths), stopping at ``eos_id``.
@@ -184,13 +188,32 @@ class Ct2Generator:
         )
 
 
-def _open(kind: str, vocabulary_file: str, model_dir, compute_type: str, threads: int):
+def ct2_name(compute_type: str) -> str:
+    """The backend name (``rewrite.backends.BACKENDS``) of CTranslate2 with ``compute_type``
+    (``ct2:TYPE`` for one no name stands for)."""
+    names = {compute_type: name for name, compute_type in CT2_COMPUTE_TYPES.items()}
+    return names.get(compute_type, f"ct2:{compute_type}")
+
+
+def ct2_threads(compute_type: str) -> int:
+    """Default CTranslate2 threads: 1 for int8, else one per CPU this process may use, at most 4.
+
+    Measured on 2 cores (benchmarks/decode_bench.py, notes/issue7): int8 restored a 100-word
+    paragraph in 120 ms with 1 thread and 330 ms with 2; float32 in 340 ms with 1 and 190 ms
+    with 2. CTranslate2's own default (4) would oversubscribe a small machine.
+    """
+    if compute_type.startswith("int8"):
+        return 1
+    return max(1, min(4, available_cpus()))
+
+
+def _open(kind: str, vocabulary_file: str, model_dir, compute_type: str, threads: int, write_source=None):
     """``(ctranslate2.<kind>, vocabulary)`` for ``model_dir``'s conversion (made now if missing)."""
     if compute_type not in COMPUTE_TYPES:
         raise InputError(f"compute_type must be one of {COMPUTE_TYPES}, got {compute_type!r}")
     ctranslate2 = _import_ctranslate2()
     try:
-        folder = converted_dir(model_dir)
+        folder = converted_dir(model_dir, write_source)
     except OSError as exc:  # the cache folder cannot be written
         raise ModelError(
             f"cannot prepare the CTranslate2 model of {model_dir} ({exc}); set UNSPIN_CACHE to a "

@@ -247,7 +247,7 @@ class Ct2LmBackend(_LmRestorer):
     @property
     def name(self) -> str:
         """The backend's name in ``rewrite.backends.BACKENDS``."""
-        from .backends import ct2_name
+        from .ct2 import ct2_name
 
         return ct2_name(self.compute_type)
 
@@ -255,11 +255,11 @@ class Ct2LmBackend(_LmRestorer):
     def load(cls, folder: str | os.PathLike, compute_type: str = "float32", threads: int = 0) -> "Ct2LmBackend":
         """Load (converting on first use) a language-model folder; ``ModelError`` when CTranslate2,
         the base model or a tuned file is missing, or the conversion is damaged."""
-        from .backends import ct2_threads
-        from .ct2 import Ct2Generator
+        from .ct2 import Ct2Generator, ct2_threads
 
         tokenizer = load_tokenizer(folder)
-        model = Ct2Generator.load(folder, compute_type=compute_type, threads=threads or ct2_threads(compute_type))
+        threads = threads or ct2_threads(compute_type)
+        model = Ct2Generator.load(folder, compute_type=compute_type, threads=threads, write_source=save_merged)
         if len(tokenizer) > len(model.vocabulary):
             raise ModelError(f"{folder}: the tokenizer has {len(tokenizer)} tokens but the converted model "
                              f"{len(model.vocabulary)}; delete the conversion in $UNSPIN_CACHE/ct2 to reconvert")
