@@ -16,8 +16,14 @@ guard), and the script reports
 - ``seconds``: wall time of ``restore_many`` over all sentences (batch 32, after one warm-up call).
 
 Sentences come from ``--pairs`` (a dataset split: parquet with a ``spun`` column, e.g. the test
-split the dataset builder wrote) or, without it, from spun corpus paragraphs as
-``decode_bench.py`` builds them. ``"auto"`` in ``rewrite.backends`` is chosen from these numbers.
+split the dataset builder wrote), from ``--markup`` (the spun text of evaluation markup files,
+``training.markup``: every model input of every file; the report then leaves out the example
+sentences, so evaluation text never lands in the results) or, without either, from spun corpus
+paragraphs as ``decode_bench.py`` builds them. ``"auto"`` in ``rewrite.backends`` is chosen from
+these numbers. A language-model folder (``rewrite.lm``) works the same way:
+
+    nice -n 10 python benchmarks/backend_agreement.py --model runs/lm/model --markup ../shared/eval/real_dev \
+        --backends ct2:float32,ct2:int8 --threads 2
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="Model folder (default: the shipped model).")
     p.add_argument("--pairs", type=Path, help="Parquet dataset split with a 'spun' column (default: build sentences).")
-    p.add_argument("--n", type=int, default=300, help="Sentences to compare.")
+    p.add_argument("--markup", type=Path, nargs="+", help="Markup files or folders: compare on their spun text.")
+    p.add_argument("--n", type=int, default=300, help="Sentences to compare (not with --markup: all of them).")
     p.add_argument("--seed", type=int, default=13, help="Seed for sampling the sentences.")
     p.add_argument("--backends", default=",".join(CANDIDATES),
                    help="Comma-separated backends to compare with torch-greedy; ct2:TYPE picks a compute type.")
@@ -54,15 +61,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def load_sentences(pairs: Path | None, n: int, seed: int) -> list[str]:
-    """``n`` spun sentences: a seeded sample of ``pairs``, or the sentences of built paragraphs."""
+def load_sentences(pairs: Path | None, n: int, seed: int, markup: list[Path] | None = None) -> list[str]:
+    """``n`` spun sentences: a seeded sample of ``pairs``, or the sentences of built paragraphs;
+    with ``markup``, every model input of the files' spun text."""
+    from decode_bench import DEFAULT_CORPUS, build_paragraphs, segments
+
+    if markup:
+        from training.markup import markup_files, read_markup, spun_text
+
+        return [s for path in markup_files(markup) for s in segments(spun_text(read_markup(path)))]
     if pairs is not None:
         import pyarrow.parquet as pq
 
         spun = [s for s in pq.read_table(pairs, columns=["spun"]).column("spun").to_pylist() if s and s.strip()]
         return random.Random(seed).sample(spun, min(n, len(spun)))
-    from decode_bench import DEFAULT_CORPUS, build_paragraphs, segments
-
     sentences: list[str] = []
     for paragraph in build_paragraphs(DEFAULT_CORPUS, n // 4 + 1, seed):
         sentences += segments(paragraph)
@@ -85,9 +97,11 @@ class Recording:
 
 def make_backend(spec: str, folder: Path, threads: int):
     from rewrite.backends import Ct2Backend, load_backend
+    from rewrite.lm import Ct2LmBackend, is_lm_folder
 
     if spec.startswith("ct2:"):
-        return Ct2Backend.load(folder, compute_type=spec.split(":", 1)[1], threads=threads)
+        ct2_backend = Ct2LmBackend if is_lm_folder(folder) else Ct2Backend
+        return ct2_backend.load(folder, compute_type=spec.split(":", 1)[1], threads=threads)
     return load_backend(folder, spec, threads=threads)
 
 
@@ -144,7 +158,7 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.WARNING)
     hf_logging.disable_progress_bar()
     args = parse_args(argv)
-    sentences = load_sentences(args.pairs, args.n, args.seed)
+    sentences = load_sentences(args.pairs, args.n, args.seed, args.markup)
     print(f"{len(sentences)} sentences, model {args.model}, threads {args.threads}", file=sys.stderr)
     reference = run_backend(REFERENCE, args.model, sentences, args.threads)
     results = {REFERENCE: {"seconds": reference["seconds"], "edits": sum(len(r.edits) for r in reference["restorations"]),
@@ -152,6 +166,8 @@ def main(argv=None) -> None:
     for spec in args.backends:
         print(f"running {spec} ...", file=sys.stderr)
         results[spec] = compare(reference, run_backend(spec, args.model, sentences, args.threads))
+        if args.markup:  # evaluation text stays out of the results
+            results[spec].pop("examples")
     print("| backend | same sentences | same edits | edit precision | edit recall | conf. MAD | seconds |")
     print("|---|---|---|---|---|---|---|")
     print(f"| {REFERENCE} (reference) | 1 | 1 | 1 | 1 | 0 | {reference['seconds']} |")
@@ -161,7 +177,8 @@ def main(argv=None) -> None:
               f"{r['edit_recall']:.2%} | {r['confidence_mad']:.4f} | {r['seconds']} |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        report = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        report = {"args": {k: [str(x) for x in v] if k == "markup" and v else str(v) if isinstance(v, Path) else v
+                           for k, v in vars(args).items()},
                   "sentences": len(sentences), "results": results}
         args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

@@ -31,6 +31,15 @@ Paragraphs come from ``--docs`` (one paragraph a line) or are built from the cor
 ``current_events_sentences.txt`` (DATE<TAB>sentence), spun with the dataset builder's spinner, put
 together until a paragraph has 90 words or more.
 
+A language-model folder (``unspin train --arch lm``: ``base_model.json`` beside the tuned layers)
+runs the same methods through ``rewrite.lm``'s backends: ``generate`` is ``greedy_lm`` (plain
+``model.generate``), ``guided`` is ``guided_lm``, ``ct2-*`` is ``Ct2LmBackend`` (the merged model
+converted into the cache on first use, outside the timing); its default methods are
+``generate,guided,ct2-float32,ct2-int8``:
+
+    nice -n 10 python benchmarks/decode_bench.py --model runs/lm/model --threads 2 \
+        --out benchmarks/results/decode_bench_lm.json
+
 A randomly initialised model is fine for checking the mechanics but says nothing about the guided
 speed-up, which comes from the model copying its input: benchmark a trained model.
 """
@@ -59,6 +68,9 @@ from rewrite.text import normalise_whitespace, split_long, split_sentences  # no
 DEFAULT_MODEL = REPO / "rewrite" / "models" / "default"
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "wikipedia_current_events" / "current_events_sentences.txt"
 METHODS = ("generate", "guided", "guided-shallow", "ct2-int8", "ct2-int8_float32", "ct2-float32", "restorer")
+T5_METHODS = ("generate,guided,guided-shallow,ct2-int8,ct2-float32,"
+              "restorer:torch-greedy,restorer:torch,restorer:ct2,restorer")
+LM_METHODS = "generate,guided,ct2-float32,ct2-int8"
 MAX_WORDS = 64  # the Restorer's default segment length
 
 
@@ -70,9 +82,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="DATE<TAB>sentence lines to spin.")
     p.add_argument("--n-paragraphs", type=int, default=20, help="Paragraphs to build (about 100 words each).")
     p.add_argument("--seed", type=int, default=13, help="Seed for picking and spinning sentences.")
-    p.add_argument("--methods", default="generate,guided,guided-shallow,ct2-int8,ct2-float32,"
-                   "restorer:torch-greedy,restorer:torch,restorer:ct2,restorer",
-                   help=f"Comma-separated methods to run, from {', '.join(METHODS)} and restorer:BACKEND.")
+    p.add_argument("--methods", help=f"Comma-separated methods to run, from {', '.join(METHODS)} and "
+                   f"restorer:BACKEND (default: {T5_METHODS}; for a language-model folder: {LM_METHODS}).")
     p.add_argument("--batch-sizes", default="1,32", help="Comma-separated batch sizes for words/s.")
     p.add_argument("--repeats", type=int, default=20, help="Latency measurements of the 100-word paragraph.")
     p.add_argument("--threads", type=int, default=0, help="Torch / CTranslate2 threads (0: the defaults the "
@@ -80,6 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "On a machine shared with other jobs pin 1: the default collapses when the cores are busy.")
     p.add_argument("--out", type=Path, help="Write the results as JSON here.")
     args = p.parse_args(argv)
+    from rewrite.lm import is_lm_folder
+
+    args.methods = args.methods or (LM_METHODS if is_lm_folder(args.model) else T5_METHODS)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(m for m in args.methods if m not in METHODS and not m.startswith("restorer:"))
     if unknown:
@@ -172,6 +186,29 @@ class ModelDecoder:
         return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
 
 
+class LmDecoder:
+    """Sentences in, restored sentences out, through a language-model backend (``rewrite.lm``)."""
+
+    def __init__(self, folder: Path, method: str, threads: int):
+        import torch
+
+        from rewrite.backends import ct2_threads
+        from rewrite.lm import Ct2LmBackend, LmBackend
+
+        self.method = method
+        if method.startswith("ct2-"):
+            compute_type = method[len("ct2-"):]
+            self.threads = threads or ct2_threads(compute_type)
+            self.backend = Ct2LmBackend.load(folder, compute_type=compute_type, threads=self.threads)
+        else:
+            self.backend = LmBackend.load(folder, method="greedy" if method == "generate" else "guided", threads=threads)
+            self.threads = torch.get_num_threads()
+
+    def __call__(self, sentences: list[str]) -> list[str]:
+        ids, _ = self.backend.decode_ids(sentences)
+        return self.backend.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+
 class RestorerDecoder:
     """The whole Restorer: paragraphs in, restored paragraphs out."""
 
@@ -212,7 +249,12 @@ def measure(
     started = time.perf_counter()
     whole = method.split(":")[0] == "restorer"
     backend = method.split(":", 1)[1] if ":" in method else "auto"
-    decoder = RestorerDecoder(Path(folder), threads, backend) if whole else ModelDecoder(Path(folder), method, threads)
+    from rewrite.lm import is_lm_folder
+
+    if whole:
+        decoder = RestorerDecoder(Path(folder), threads, backend)
+    else:
+        decoder = (LmDecoder if is_lm_folder(folder) else ModelDecoder)(Path(folder), method, threads)
     load_seconds = time.perf_counter() - started
     words = sum(len(p.split()) for p in paragraphs)
     sentences = [s for p in paragraphs for s in segments(p)]

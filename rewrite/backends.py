@@ -9,7 +9,10 @@ one ``Generated`` per sentence out, same order). ``load_backend(folder, name)`` 
                   fastest; about 3 sentences in 100 come out different from greedy
     ct2-float32   CTranslate2 greedy search, float32: greedy's output (measured, not guaranteed)
     auto          ``AUTO_BACKEND`` (ct2-float32) when CTranslate2 is installed and converts the
-                  model, else torch
+                  model, else torch; for a language-model folder ``AUTO_LM_BACKEND``
+
+A language-model folder (``rewrite.lm``: ``base_model.json`` beside the tuned layers) gets the same
+names: ``LmBackend`` (torch, torch-greedy) or ``Ct2LmBackend`` (ct2, ct2-float32).
 
     >>> backend = load_backend("rewrite/models/default", "torch")
     >>> g = backend.generate(["Rubio mentioned it."])[0]
@@ -28,15 +31,15 @@ import logging
 import os
 from pathlib import Path
 
+from .ct2 import CT2_COMPUTE_TYPES, ct2_name, ct2_threads
 from .errors import InputError, ModelError
 from .generated import Generated, to_generated
-from .model_folder import available_cpus, check_model_folder, quiet_transformers, read_json
+from .model_folder import check_model_folder, quiet_transformers, read_json
 
 logger = logging.getLogger(__name__)
 
 
 BACKENDS = ("auto", "torch", "torch-greedy", "ct2", "ct2-float32")
-CT2_COMPUTE_TYPES = {"ct2": "int8", "ct2-float32": "float32"}
 # What "auto" picks when CTranslate2 is installed. Measured with the default model on 304 spun
 # test sentences (benchmarks/backend_agreement.py): int8 gives greedy's exact output for 96.7% of
 # them (97.3% identical edits), float32 for 100%. "auto" must keep greedy's output (>= 99%), and
@@ -45,6 +48,8 @@ CT2_COMPUTE_TYPES = {"ct2": "int8", "ct2-float32": "float32"}
 # 951 against 769 words/s at batch 32, about equal one sentence at a time), loads in half the
 # time and uses 120 MB less memory. Without CTranslate2, torch (input-guided) is the fallback.
 AUTO_BACKEND = "ct2-float32"
+# What "auto" picks for a language-model folder (rewrite.lm): to be set from measurements.
+AUTO_LM_BACKEND = "torch"
 
 
 def load_backend(folder: str | os.PathLike, name: str = "auto", threads: int = 0):
@@ -60,31 +65,30 @@ def load_backend(folder: str | os.PathLike, name: str = "auto", threads: int = 0
     if threads < 0:
         raise InputError(f"threads must be 0 (the library default) or more, got {threads}")
     folder = check_model_folder(folder)
-    from .lm import LmBackend, is_lm_folder
+    from .lm import Ct2LmBackend, LmBackend, is_lm_folder
 
-    if is_lm_folder(folder):  # a fine-tune of the pretrained LM: PyTorch only, for now
-        if name in CT2_COMPUTE_TYPES:
-            raise InputError(f"backend {name!r} does not run language-model restorers ({folder}); "
-                             "use auto, torch or torch-greedy")
-        return LmBackend.load(folder, method="greedy" if name == "torch-greedy" else "guided", threads=threads)
+    lm = is_lm_folder(folder)  # a fine-tune of the pretrained LM (rewrite.lm), else a T5
+    torch_backend, ct2_backend = (LmBackend, Ct2LmBackend) if lm else (TorchBackend, Ct2Backend)
     if name == "auto":
-        name = resolve_auto()
+        name = resolve_auto(lm)
         if name in CT2_COMPUTE_TYPES:
             try:
-                return Ct2Backend.load(folder, CT2_COMPUTE_TYPES[name], threads=threads)
+                return ct2_backend.load(folder, CT2_COMPUTE_TYPES[name], threads=threads)
             except ModelError as exc:
                 logger.warning("the %s backend is unavailable (%s); using torch", name, exc)
                 name = "torch"
     if name in CT2_COMPUTE_TYPES:
-        return Ct2Backend.load(folder, CT2_COMPUTE_TYPES[name], threads=threads)
-    return TorchBackend.load(folder, method="greedy" if name == "torch-greedy" else "guided", threads=threads)
+        return ct2_backend.load(folder, CT2_COMPUTE_TYPES[name], threads=threads)
+    return torch_backend.load(folder, method="greedy" if name == "torch-greedy" else "guided", threads=threads)
 
 
-def resolve_auto() -> str:
-    """The backend ``"auto"`` stands for here: ``AUTO_BACKEND``, or torch without CTranslate2."""
-    if AUTO_BACKEND in CT2_COMPUTE_TYPES and not ct2_installed():
+def resolve_auto(lm: bool = False) -> str:
+    """The backend ``"auto"`` stands for here: ``AUTO_BACKEND`` (``AUTO_LM_BACKEND`` for a
+    language-model folder), or torch without CTranslate2."""
+    choice = AUTO_LM_BACKEND if lm else AUTO_BACKEND
+    if choice in CT2_COMPUTE_TYPES and not ct2_installed():
         return "torch"
-    return AUTO_BACKEND
+    return choice
 
 
 def ct2_installed() -> bool:
@@ -171,8 +175,7 @@ class Ct2Backend:
     @property
     def name(self) -> str:
         """The backend's name in ``BACKENDS`` (``ct2:TYPE`` for a compute type none names)."""
-        names = {compute_type: name for name, compute_type in CT2_COMPUTE_TYPES.items()}
-        return names.get(self.compute_type, f"ct2:{self.compute_type}")
+        return ct2_name(self.compute_type)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, compute_type: str = "int8", threads: int = 0) -> "Ct2Backend":
@@ -182,13 +185,7 @@ class Ct2Backend:
 
         folder = check_model_folder(folder)
         tokenizer = _load_tokenizer(folder)
-        try:
-            model = Ct2Model.load(folder, compute_type=compute_type, threads=threads or ct2_threads(compute_type))
-        except OSError as exc:  # the cache folder cannot be written
-            raise ModelError(
-                f"cannot prepare the CTranslate2 model of {folder} ({exc}); set UNSPIN_CACHE to a "
-                "writable folder or use backend='torch'"
-            ) from exc
+        model = Ct2Model.load(folder, compute_type=compute_type, threads=threads or ct2_threads(compute_type))
         vocab_size = read_json(folder / "config.json").get("vocab_size")
         if vocab_size is not None and vocab_size != len(model.vocabulary):
             raise ModelError(
@@ -206,18 +203,6 @@ class Ct2Backend:
         max_new_tokens = self.max_new_tokens or _length_limit(batch["attention_mask"])
         sequences, token_probs = self.model.generate_ids(batch["input_ids"], batch["attention_mask"], max_new_tokens)
         return [to_generated(self.tokenizer, self.eos_id, ids, probs) for ids, probs in zip(sequences, token_probs)]
-
-
-def ct2_threads(compute_type: str) -> int:
-    """Default CTranslate2 threads: 1 for int8, else one per CPU this process may use, at most 4.
-
-    Measured on 2 cores (benchmarks/decode_bench.py, notes/issue7): int8 restored a 100-word
-    paragraph in 120 ms with 1 thread and 330 ms with 2; float32 in 340 ms with 1 and 190 ms
-    with 2. CTranslate2's own default (4) would oversubscribe a small machine.
-    """
-    if compute_type.startswith("int8"):
-        return 1
-    return max(1, min(4, available_cpus()))
 
 
 def _length_limit(attention_mask) -> int:

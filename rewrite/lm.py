@@ -18,6 +18,8 @@ folder holds only what training changed (the top ``layers`` and the final norm),
 
 Decoding is input-guided greedy search (see ``rewrite.decoding``): the spun sentence is the draft,
 so a sentence with nothing to restore costs one pass over the prompt and one over the draft.
+``Ct2LmBackend`` decodes the same prompts with CTranslate2's greedy search instead (the folder is
+converted once, base and tuned layers together, into the cache: ``rewrite.ct2``).
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def load_model(folder: str | os.PathLike | None = None, dtype=None):
     plain base model when ``folder`` is None). ``ModelError`` names what is missing or damaged."""
     import torch
     from safetensors.torch import load_file
-    from transformers import AutoTokenizer, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     base = base_folder()
     with quiet_transformers():
@@ -139,12 +141,27 @@ def load_model(folder: str | os.PathLike | None = None, dtype=None):
                              "it was not written by `unspin train --arch lm`")
         model.load_state_dict(tuned, strict=False)
         tokenizer_dir = folder
+    return model.eval(), load_tokenizer(tokenizer_dir)
+
+
+def load_tokenizer(folder: str | os.PathLike):
+    """The tokenizer of a model (or base) folder, decoding text back exactly."""
+    from transformers import AutoTokenizer
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
     except Exception as exc:
-        raise ModelError(f"cannot load the tokenizer in {tokenizer_dir} ({exc}); re-export the model") from exc
+        raise ModelError(f"cannot load the tokenizer in {folder} ({exc}); re-export the model") from exc
     tokenizer.clean_up_tokenization_spaces = False
-    return model.eval(), tokenizer
+    return tokenizer
+
+
+def save_merged(folder: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Write the whole model of ``folder`` (base and tuned tensors) and its tokenizer into ``target``
+    as ``save_pretrained`` does: what converters that read a Hugging Face folder need."""
+    model, tokenizer = load_model(folder)
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
 
 
 def read_card(folder: Path) -> dict:
@@ -164,7 +181,33 @@ def prompt_ids(spun_ids: list[int], start: int, end: int) -> list[int]:
     return [start, *spun_ids, end, start]
 
 
-class LmBackend:
+class _LmRestorer:
+    """What the language-model backends share: sentences -> prompts -> ``Generated``.
+
+    A subclass sets ``tokenizer``, ``max_new_tokens``, ``start_id``, ``eos_id`` and decodes with
+    ``_decode(spun_ids, limit)``, which returns what ``rewrite.decoding.greedy_lm`` returns."""
+
+    def generate(self, sentences: list[str]):
+        """Restore one batch of sentences (pass sentences of similar length)."""
+        sequences, probs = self.decode_ids(sentences)
+        return [to_generated(self.tokenizer, self.eos_id, ids, p) for ids, p in zip(sequences, probs)]
+
+    def decode_ids(self, sentences: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        """The generated ids (up to and including eos) of each sentence and their probabilities."""
+        if not sentences:
+            return [], []
+        spun = self.tokenizer(sentences, add_special_tokens=False).input_ids
+        # A restoration is about as long as its input ("not less than" -> "at least" shrinks it,
+        # "said" -> "mentioned" undone shrinks it too); an output that runs past this is refused
+        # by the restorer anyway, so a model that loops stops here instead of at twice the input.
+        limit = self.max_new_tokens or int(1.25 * max(len(s) for s in spun)) + 8
+        return self._decode(spun, limit)
+
+    def _decode(self, spun: list[list[int]], limit: int):
+        raise NotImplementedError
+
+
+class LmBackend(_LmRestorer):
     """A fine-tuned SmolLM2 restorer behind the backend interface of ``rewrite.backends``."""
 
     def __init__(self, model, tokenizer, max_new_tokens: int | None = None, method: str = "guided"):
@@ -191,22 +234,53 @@ class LmBackend:
         model, tokenizer = load_model(folder)
         return cls(model, tokenizer, method=method)
 
-    def generate(self, sentences: list[str]):
-        """Restore one batch of sentences (pass sentences of similar length)."""
+    def _decode(self, spun: list[list[int]], limit: int):
         from .decoding import greedy_lm, guided_lm
 
-        if not sentences:
-            return []
-        spun = self.tokenizer(sentences, add_special_tokens=False).input_ids
-        # A restoration is about as long as its input ("not less than" -> "at least" shrinks it,
-        # "said" -> "mentioned" undone shrinks it too); an output that runs past this is refused
-        # by the restorer anyway, so a model that loops stops here instead of at twice the input.
-        limit = self.max_new_tokens or int(1.25 * max(len(s) for s in spun)) + 8
         if self.method == "greedy":
-            sequences, probs = greedy_lm(self.model, spun, self.start_id, self.eos_id, limit)
-        else:
-            sequences, probs = guided_lm(self.model, spun, self.start_id, self.eos_id, limit, self.word_starts)
-        return [to_generated(self.tokenizer, self.eos_id, ids, p) for ids, p in zip(sequences, probs)]
+            return greedy_lm(self.model, spun, self.start_id, self.eos_id, limit)
+        return guided_lm(self.model, spun, self.start_id, self.eos_id, limit, self.word_starts)
+
+
+class Ct2LmBackend(_LmRestorer):
+    """The same restorer decoded by CTranslate2's greedy search (``rewrite.ct2.Ct2Generator``).
+
+    The folder is converted on first use (the whole model: base and tuned layers) into the cache,
+    keyed by the folder's hash; ``compute_type`` "float32" keeps greedy's output (all 169 real_dev
+    model inputs, ``benchmarks/backend_agreement.py``), "int8" quantizes the weights when loading
+    and changes the output of 63% of them."""
+
+    def __init__(self, model, tokenizer, max_new_tokens: int | None = None, compute_type: str = "float32"):
+        self.model = model  # a rewrite.ct2.Ct2Generator
+        self.tokenizer = tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.compute_type = compute_type
+        self.start_id, self.eos_id = special_ids(tokenizer)
+
+    @property
+    def name(self) -> str:
+        """The backend's name in ``rewrite.backends.BACKENDS``."""
+        from .ct2 import ct2_name
+
+        return ct2_name(self.compute_type)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, compute_type: str = "float32", threads: int = 0) -> "Ct2LmBackend":
+        """Load (converting on first use) a language-model folder; ``ModelError`` when CTranslate2,
+        the base model or a tuned file is missing, or the conversion is damaged."""
+        from .ct2 import Ct2Generator, ct2_threads
+
+        tokenizer = load_tokenizer(folder)
+        threads = threads or ct2_threads(compute_type)
+        model = Ct2Generator.load(folder, compute_type=compute_type, threads=threads, write_source=save_merged)
+        if len(tokenizer) > len(model.vocabulary):
+            raise ModelError(f"{folder}: the tokenizer has {len(tokenizer)} tokens but the converted model "
+                             f"{len(model.vocabulary)}; delete the conversion in $UNSPIN_CACHE/ct2 to reconvert")
+        return cls(model, tokenizer, compute_type=compute_type)
+
+    def _decode(self, spun: list[list[int]], limit: int):
+        prompts = [prompt_ids(ids, self.start_id, self.eos_id) for ids in spun]
+        return self.model.generate_ids(prompts, self.eos_id, limit)
 
 
 def _word_start_ids(tokenizer) -> frozenset[int]:

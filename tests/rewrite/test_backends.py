@@ -221,7 +221,7 @@ def test_auto_picks_the_fast_exact_backend_when_ctranslate2_is_installed(writing
 def test_auto_falls_back_to_torch_when_the_model_does_not_convert(writing_model_dir, monkeypatch, caplog):
     from rewrite import backends, ct2
 
-    def broken(model_dir):
+    def broken(model_dir, write_source=None):
         raise ModelError(f"cannot convert {model_dir} for CTranslate2 (disk full); use backend='torch'")
 
     monkeypatch.setattr(backends, "ct2_installed", lambda: True)

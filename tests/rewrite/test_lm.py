@@ -17,7 +17,7 @@ SENTENCES = [
 ]
 
 
-def _lm_folder(tmp_path, base, layers_from=2):
+def _lm_folder(tmp_path, base, layers_from=2, noise=0.05):
     """A model folder as `unspin train --arch lm` writes it, with the top layers perturbed."""
     from safetensors.torch import save_file
     from transformers import LlamaForCausalLM
@@ -26,10 +26,10 @@ def _lm_folder(tmp_path, base, layers_from=2):
 
     model = LlamaForCausalLM.from_pretrained(base)
     torch.manual_seed(1)
-    tuned = {k: v + 0.05 * torch.randn_like(v) for k, v in model.state_dict().items()
+    tuned = {k: v + noise * torch.randn_like(v) for k, v in model.state_dict().items()
              if k.startswith("model.layers.") and int(k.split(".")[2]) >= layers_from}
     folder = tmp_path / "lm-model"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     save_file(tuned, folder / "model.safetensors")
     model.config.to_json_file(folder / "config.json")
     for name in ("tokenizer.json", "tokenizer_config.json"):
@@ -89,12 +89,12 @@ def test_guided_decoding_accepts_a_copying_model(tiny_lm):
 
 def test_lm_backend_restores_through_the_restorer(tiny_lm, tmp_path):
     from rewrite import Restorer
-    from rewrite.backends import load_backend
-    from rewrite.lm import LmBackend
+    from rewrite.backends import load_backend, resolve_auto
+    from rewrite.lm import Ct2LmBackend, LmBackend
 
     folder, _ = _lm_folder(tmp_path, tiny_lm)
     backend = load_backend(folder, "auto")
-    assert isinstance(backend, LmBackend) and backend.name == "torch"
+    assert isinstance(backend, (LmBackend, Ct2LmBackend)) and backend.name == resolve_auto(lm=True)
     assert load_backend(folder, "torch-greedy").name == "torch-greedy"
     generated = backend.generate(SENTENCES[:2])
     assert len(generated) == 2 and all(len(g.token_spans) == len(g.token_probs) for g in generated)
@@ -117,12 +117,70 @@ def test_tuned_tensors_are_put_over_the_base(tiny_lm, tmp_path):
     assert torch.equal(base.state_dict()["model.layers.0.mlp.up_proj.weight"], state["model.layers.0.mlp.up_proj.weight"])
 
 
-def test_ct2_backends_refuse_lm_folders(tiny_lm, tmp_path):
+@pytest.fixture
+def writing_lm_folder(tiny_lm, tmp_path):
+    """An LM folder whose tuned layers are perturbed enough that greedy search writes varied text."""
+    return _lm_folder(tmp_path, tiny_lm, noise=0.3)[0]
+
+
+def test_ct2_lm_backend_gives_greedy_output(writing_lm_folder):
+    pytest.importorskip("ctranslate2")
+    from rewrite import ct2
+    from rewrite.backends import load_backend
+    from rewrite.lm import Ct2LmBackend
+
+    reference = load_backend(writing_lm_folder, "torch-greedy", threads=1)
+    backend = load_backend(writing_lm_folder, "ct2-float32", threads=1)
+    assert isinstance(backend, Ct2LmBackend) and backend.name == "ct2-float32"
+    assert (ct2.cache_root() / "ct2" / ct2.model_hash(writing_lm_folder) / "model.bin").is_file()
+    reference.max_new_tokens = backend.max_new_tokens = 12
+    want, got = reference.generate(SENTENCES), backend.generate(SENTENCES)
+    assert len({w.text for w in want}) == len(SENTENCES), "the model writes a different text for each"
+    for w, g in zip(want, got):
+        assert (g.text, g.token_spans, g.complete) == (w.text, w.token_spans, w.complete)
+        assert g.token_probs == pytest.approx(w.token_probs, abs=1e-4)
+    assert backend.generate([]) == []
+    int8 = load_backend(writing_lm_folder, "ct2", threads=1)  # the same conversion, quantized when loaded
+    assert int8.name == "ct2" and all(0.0 < p <= 1.0 for g in int8.generate(SENTENCES[:2]) for p in g.token_probs)
+
+
+def test_lm_conversion_is_keyed_by_the_base_card(writing_lm_folder):
+    from rewrite import ct2
+    from rewrite.lm import BASE_CARD
+
+    before = ct2.model_hash(writing_lm_folder)
+    card = json.loads((writing_lm_folder / BASE_CARD).read_text())
+    (writing_lm_folder / BASE_CARD).write_text(json.dumps({**card, "tuned_from_layer": 1}))
+    assert ct2.model_hash(writing_lm_folder) != before
+
+
+def test_damaged_lm_conversions_are_model_errors(writing_lm_folder):
+    pytest.importorskip("ctranslate2")
+    from rewrite import ct2
     from rewrite.backends import load_backend
 
-    folder, _ = _lm_folder(tmp_path, tiny_lm)
-    with pytest.raises(InputError, match="does not run language-model"):
-        load_backend(folder, "ct2")
+    load_backend(writing_lm_folder, "ct2-float32", threads=1)
+    converted = ct2.converted_dir(writing_lm_folder)
+    (converted / "model.bin").write_bytes((converted / "model.bin").read_bytes()[:1000])
+    with pytest.raises(ModelError, match="delete that folder to reconvert"):
+        load_backend(writing_lm_folder, "ct2-float32", threads=1)
+    (converted / "vocabulary.json").unlink()
+    with pytest.raises(ModelError, match="delete that folder to reconvert"):
+        load_backend(writing_lm_folder, "ct2-float32", threads=1)
+    (converted / "model.bin").unlink()  # a conversion with no weights is made again
+    assert load_backend(writing_lm_folder, "ct2-float32", threads=1).generate(SENTENCES[:1])
+
+
+def test_an_lm_folder_that_does_not_convert_leaves_nothing(writing_lm_folder, tmp_path, monkeypatch):
+    pytest.importorskip("ctranslate2")
+    from rewrite import ct2
+    from rewrite.backends import load_backend
+
+    monkeypatch.setenv("UNSPIN_CACHE", str(tmp_path / "cache"))
+    (writing_lm_folder / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelError, match="cannot read .*model.safetensors"):
+        load_backend(writing_lm_folder, "ct2-float32", threads=1)
+    assert list((ct2.cache_root() / "ct2").iterdir()) == []
 
 
 def test_foreign_tensors_and_other_bases_are_named(tiny_lm, tmp_path):
