@@ -36,6 +36,14 @@ def fold_quotes(text: str) -> str:
     return text.translate(_MODEL_FOLD)
 
 
+def typographic_like(original: str, replacement: str) -> str:
+    """``replacement`` with the apostrophes the model wrote straight put back as the input's ’,
+    when the input's span writes them so (the model reads ’ as ', see ``fold_quotes``)."""
+    if "’" in original and "'" not in original:
+        return replacement.replace("'", "’")
+    return replacement
+
+
 @dataclasses.dataclass(frozen=True)
 class Change:
     """Source tokens ``source_tokens`` (at ``source_span``) became ``target_tokens`` (at ``target_span``)."""

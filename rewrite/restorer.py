@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from .align import align, fold_quotes
+from .align import align, fold_quotes, typographic_like
 from .backends import load_backend
 from .generated import Generated
 from .edits import Edit, apply_edits
@@ -221,12 +221,13 @@ class Restorer:
                 logger.info("refused %r -> %r: %s", old, new, reason)
                 continue
             start, end = change.source_span
+            original = segment.text[start:end]
             edit = Edit(
                 offset=segment.start + start,
                 length=end - start,
-                original=segment.text[start:end],
+                original=original,
                 # The model saw single spaces; any other whitespace it wrote (a line break) is noise.
-                replacement=normalise_whitespace(output.text[slice(*change.target_span)]),
+                replacement=typographic_like(original, normalise_whitespace(output.text[slice(*change.target_span)])),
                 confidence=output.confidence(*change.target_span),
             )
             edits.append((edit, change.changed_words))

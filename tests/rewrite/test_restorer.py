@@ -57,6 +57,15 @@ def check_edits(text: str, result: Restoration) -> None:
     assert apply_edits(text, result.edits) == result.text
 
 
+def test_an_edit_inside_a_word_joined_by_a_typographic_apostrophe_keeps_it():
+    # Found by the property test below: the model reads ’ as ' and rewrote the whole word
+    # "the’acknowledged" as "the'admitted", changing the apostrophe outside the swap.
+    text = "the’acknowledged the "
+    result = Restorer(SwapBackend(), OPEN).restore(text)
+    assert result.text == swap_oracle(text) == "the’admitted the "
+    check_edits(text, result)
+
+
 @settings(max_examples=200, deadline=None)
 @given(spun_texts())
 def test_swaps_restore_exactly_and_edits_rebuild_output(text):
