@@ -240,11 +240,12 @@ def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: 
         else:
             restorer = Restorer.from_pretrained(model or None, backend=backend)
         result = evaluate_markup(files, restorer)
+    chosen = choose_threshold(result)
     if model:  # beside the model, like metrics.json: the curve and per-file figures, no text
         numbers = {name: {t: {k: v for k, v in r.items() if not isinstance(v, list)} for t, r in by_t.items()}
                    for name, by_t in result["files"].items()}  # misses quote the text: not kept
         summary = {"source": ", ".join(sorted({str(f.parent) for f in files})), "files_scored": len(files),
-                   "curve": result["curve"], "recommended": choose_threshold(result), "files": numbers}
+                   "curve": result["curve"], "recommended": chosen, "files": numbers}
         (Path(restorer.model_folder) / "markup_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
@@ -253,7 +254,6 @@ def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: 
             "baseline lm (pretrained SmolLM2, inverse lexicon)" if baseline_corpus else model or "default")
     click.echo(f"{len(files)} markup files, model {name}")
     click.echo(format_curve(result))
-    chosen = choose_threshold(result)
     click.echo("threshold for <= 1.0 wrongful edits per 100 words (95% bootstrap over files): "
                + (f"{chosen['min_confidence']} (recall {chosen['recall']:.3f})" if chosen else "none fits"))
 

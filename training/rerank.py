@@ -86,6 +86,11 @@ def sigmoid(z: float) -> float:
     return 1 / (1 + math.exp(-z)) if z > -50 else 0.0
 
 
+def probability(weights: list[float], feats: list[float]) -> float:
+    """The logistic model's probability that a proposal with ``feats`` is right."""
+    return sigmoid(sum(w * f for w, f in zip(weights, feats)))
+
+
 def fit_logistic(x: list[list[float]], y: list[int], l2: float = 1e-2, steps: int = 50) -> list[float]:
     """Weights of a logistic model by Newton's method with an L2 penalty (bias unpenalised)."""
     import numpy as np
@@ -130,7 +135,7 @@ class RerankedRestorer:
                               "`python -m training.rerank fit`") from err
 
     def line_edits(self, line: str, rows: list[tuple[Candidate, list[float]]], base: int) -> list[Edit]:
-        scored = sorted(((sigmoid(sum(w * f for w, f in zip(self.weights, feats))), c) for c, feats in rows),
+        scored = sorted(((probability(self.weights, feats), c) for c, feats in rows),
                         key=lambda pc: (-pc[0], pc[1].start, pc[1].end, pc[1].text))
         edits, taken = [], []
         for p, c in scored:
@@ -174,7 +179,7 @@ def fit(data: str, corpus: list[str], out: str | Path, model: str | None = None,
     weights = fit_logistic([f for f, _ in train], [y for _, y in train])
     report = {}
     for threshold in (0.3, 0.5, 0.7, 0.9):
-        chosen = [y for f, y in test if sigmoid(sum(w * v for w, v in zip(weights, f))) >= threshold]
+        chosen = [y for f, y in test if probability(weights, f) >= threshold]
         report[str(threshold)] = {"proposals_kept": len(chosen), "right": sum(chosen)}
     weights = fit_logistic([f for line in examples for f, _ in line], [y for line in examples for _, y in line])
     card = {"features": list(FEATURES), "weights": weights,
