@@ -94,6 +94,28 @@ def quantities(text: str) -> frozenset[str]:
     return frozenset(_QUANTITY_OF.get(t, t) for t in tokens if t in _QUANTITY_WORDS)
 
 
+# Who did it is a fact too: a swap may not change a personal pronoun ("he can" -> "it can",
+# "strengthen their" -> "consolidate his"); contractions count by their pronoun ("he'll" is "he").
+# A bare "it" is left out: idioms add or drop it without naming anyone ("when it comes to").
+PERSONS = frozenset(
+    """i me my mine myself you your yours yourself yourselves he him his himself she her hers herself
+    its itself we us our ours ourselves they them their theirs themselves""".split()
+)
+
+
+@lru_cache(maxsize=None)
+def facts(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """What a swap must keep of a phrase: its quantities (``quantities``) and its personal
+    pronouns, ``"he'll pay twice"`` -> ``({"2"}, {"he"})``."""
+    words = {t.replace("’", "'").split("'", 1)[0] for t in text.lower().split()}
+    return quantities(text), frozenset(words & PERSONS)
+
+
+def keeps_facts(original: str, variant: Variant) -> bool:
+    """``keeps_quantities``, and the same personal pronouns on both sides."""
+    return keeps_quantities(original, variant) and facts(original)[1] == facts(variant.text)[1]
+
+
 def keeps_quantities(original: str, variant: Variant) -> bool:
     """False for a swap that adds, drops or changes a quantity (rules' number swaps aside):
     "twice" -> "two times" keeps one, "twice" -> "three times" or "million" -> "billion" does not."""
@@ -277,7 +299,7 @@ class Spinner:
                     continue
                 self.max_tokens = max(self.max_tokens, n)
                 for v in variants:
-                    if not keeps_quantities(key, v):
+                    if not keeps_facts(key, v):
                         continue
                     self._phrases.setdefault(key, []).append((v, None, v.pos))
                     if v.pos in ("VERB", "NOUN"):
@@ -303,7 +325,7 @@ class Spinner:
             return cached
         options: dict[str, list[tuple[Variant, str | None, str]]] = {}
         stop = word in STOPWORDS
-        same = quantities(word)
+        same = facts(word)
         for source, table in self.lexicon.entries.items():
             variants = table.get(word)
             if not variants:
@@ -311,7 +333,7 @@ class Spinner:
             # a thesaurus may swap a function word only for function words ("but" -> "however")
             function_only = stop and source in THESAURI
             kept = [v for v in variants if not (function_only and not _function_words(v.text)) and (
-                v.kind == "number" or quantities(v.text) == same)]
+                facts(v.text) == same if v.kind != "number" else facts(v.text)[1] == same[1])]
             for source_of, run in groupby(kept, _SOURCE):  # one run: a table holds its own source
                 options.setdefault(source_of, []).extend([(v, None, v.pos) for v in run])
         for upos, lemma, tag in lemma_readings(word) if not stop else ():
@@ -326,11 +348,11 @@ class Spinner:
         if cached is not None:
             return cached
         kept: dict[str, list[Variant]] = {}
-        same = quantities(lemma)
+        same = facts(lemma)
         for table in self.lexicon.entries.values():
             # seed entries without a pos match their exact form only
             variants = [v for v in table.get(lemma, ()) if v.kind in _LEMMA_KINDS and (
-                v.pos == upos if v.pos else v.source not in ("seed", "rules")) and quantities(v.text) == same]
+                v.pos == upos if v.pos else v.source not in ("seed", "rules")) and facts(v.text) == same]
             for source, run in groupby(variants, _SOURCE):
                 kept.setdefault(source, []).extend(run)
         self._lemma_cache[(lemma, upos)] = kept

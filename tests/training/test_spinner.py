@@ -314,6 +314,28 @@ def test_thesauri_never_change_a_quantity(small_lexicon):
     assert outs == {"They used up a million on the plan."}
 
 
+def test_a_swap_never_changes_a_personal_pronoun(small_lexicon):
+    """Who did it is a fact: "he can" -> "it can" or "they" -> "he" would teach the restorer to
+    change the person. Contractions keep theirs ("it will" -> "it'll")."""
+    from training.lexicon import Variant
+    from training.rules import rule_table
+
+    small_lexicon.entries["moby"] = {"they": [Variant("he", "moby"), Variant("those", "moby")],
+                                     "strengthen": [Variant("consolidate his", "moby"), Variant("bolster", "moby")]}
+    small_lexicon.entries["meteor"] = {"it can": [Variant("he can", "meteor"), Variant("it is able to", "meteor")]}
+    small_lexicon.entries["rules"] = rule_table()
+    engine = EngineConfig("m", {"moby": 1.0, "meteor": 1.0, "rules": 1.0}, 1.0, 1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    outs = set()
+    for text in ("They strengthen it.", "They said it can wait.", "It will rain."):
+        for s in range(40):
+            spun = spinner.spin(text, random.Random(s), 1.0, engine)[0]
+            outs.add(spun)
+            assert " he " not in f" {spun.lower()} " and "his" not in spun.lower().split(), spun
+    assert "They bolster it." in outs and any("it is able to" in o for o in outs)  # "they" -> "those" drops one too
+    assert any("It’ll rain." == o or "It'll rain." == o for o in outs)
+
+
 def test_inflection_starts_from_the_lemma():
     from training.lexicon import Variant
     from training.spinner import inflect_variant
