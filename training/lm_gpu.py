@@ -263,14 +263,19 @@ def join_parts(parts: dict[int, Path], out: Path) -> Path:
     if missing:
         raise TrainingError(f"parts {missing} of {count} are missing")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as fh:
-        for i in range(1, count + 1):
-            with open(parts[i], "rb") as part:
-                shutil.copyfileobj(part, fh)
-    sha = PART_NAME.match(parts[1].name)["sha"]
-    if file_sha256(out)[:12] != sha:
-        raise TrainingError(f"the joined parts of {sha} do not match their hash: a part is damaged; "
-                            "carry them again")
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")  # a damaged or interrupted join leaves nothing
+    try:
+        with open(tmp, "wb") as fh:
+            for i in range(1, count + 1):
+                with open(parts[i], "rb") as part:
+                    shutil.copyfileobj(part, fh)
+        sha = PART_NAME.match(parts[1].name)["sha"]
+        if file_sha256(tmp)[:12] != sha:
+            raise TrainingError(f"the joined parts of {sha} do not match their hash: a part is damaged; "
+                                "carry them again")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 

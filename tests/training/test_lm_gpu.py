@@ -136,7 +136,8 @@ def test_parts_join_back_and_refuse_gaps_and_damage(tmp_path):
     (tmp_path / "parts" / "p03").mkdir(exist_ok=True)
     parts[2].write_bytes(data[6_000:9_000])
     with pytest.raises(TrainingError, match="damaged"):
-        join_parts(find_parts([tmp_path / "parts"], "payload").popitem()[1], tmp_path / "joined")
+        join_parts(find_parts([tmp_path / "parts"], "payload").popitem()[1], tmp_path / "joined-again")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blob", "joined", "parts"]  # no damaged file left
 
 
 def _export_tiny(tmp_path, dataset):  # noqa: F811
