@@ -492,7 +492,13 @@ def receive(parts_dir: Path, store: Path) -> dict:
     if len(group) < count:
         return {"ready": False, "sha": sha, "count": count, "have": sorted(group),
                 "missing": [i for i in range(1, count + 1) if i not in group]}
-    _unpack(join_parts(group, store / "payload.tar"), store)
+    try:
+        tar = join_parts(group, store / "payload.tar")
+    except TrainingError:  # a damaged part: drop the kept copies, so the parts carried again are kept
+        for part in group.values():
+            part.unlink()
+        raise
+    _unpack(tar, store)
     ready = {"sha": sha, "count": count}
     ready_file.write_text(json.dumps(ready) + "\n")
     for part in group.values():

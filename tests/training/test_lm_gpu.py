@@ -140,6 +140,50 @@ def test_parts_join_back_and_refuse_gaps_and_damage(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blob", "joined", "parts"]  # no damaged file left
 
 
+def _payload_parts(repo: Path) -> list[Path]:
+    """A small payload as ``prepare`` lays it out (a base of one F32 tensor and a tokenizer file,
+    three pairs a split), cut into 2 parts under ``repo/.carry/lm/``."""
+    import lzma
+    import tarfile
+
+    from training.lm_gpu import CARRY_DIR, FORMAT, PAYLOAD, encode_split, split_file
+
+    stage = repo / "stage"
+    (stage / "base").mkdir(parents=True)
+    (stage / "data").mkdir()
+    (stage / "base" / "tokenizer.json.xz").write_bytes(lzma.compress(b'{"tiny": true}'))
+    norm = np.arange(4, dtype=np.float32).tobytes()
+    (stage / "base.blocks.xz").write_bytes(lzma.compress(norm))
+    (stage / "data" / "manifest.json").write_text("{}\n")
+    split = encode_split(_split([([5, 6], [5, 2]), ([7], [8, 2]), ([9, 9, 9], [9, 2])]))
+    for name in ("train", "validation"):
+        (stage / "data" / f"{name}.xz").write_bytes(split)
+    entries = [{"name": "model.norm.weight", "kind": "F32", "shape": [4], "offset": 0, "nbytes": len(norm)}]
+    (stage / "payload.json").write_text(json.dumps({"format": FORMAT, "base": entries, "tokens_folder": "tokens-x-128",
+                                                    "init": False}))
+    with tarfile.open(repo / "payload.tar", "w") as archive:
+        for file in sorted(stage.rglob("*")):
+            if file.is_file():
+                archive.add(file, arcname=str(file.relative_to(stage)))
+    size = (repo / "payload.tar").stat().st_size
+    return split_file(repo / "payload.tar", PAYLOAD, size // 2 + 1, lambda i: repo / CARRY_DIR / f"p{i:02d}")
+
+
+def test_a_damaged_part_carried_again_finishes_the_payload(tmp_path):
+    from training.lm_gpu import CARRY_DIR, receive
+
+    parts = _payload_parts(tmp_path / "repo")
+    carried, store = tmp_path / "repo" / CARRY_DIR, tmp_path / "store"
+    good = parts[1].read_bytes()
+    parts[1].write_bytes(bytes(len(good)))  # damaged on the way
+    with pytest.raises(TrainingError, match="damaged; carry them again"):
+        receive(carried, store)
+    parts[1].write_bytes(good)  # carried again, as the message says
+    status = receive(carried, store)
+    assert status["ready"] and status["count"] == 2
+    assert (store / "data" / "tokens-x-128" / "train.npz").is_file() and not list((store / "parts").iterdir())
+
+
 def _export_tiny(tmp_path, dataset):  # noqa: F811
     from training.config import TrainConfig
     from training.lm import build
