@@ -438,22 +438,25 @@ def assemble(sources, out: Path) -> Path:
                             f"{len(found)}; give the folder one device call brought back")
     parts = next(iter(found.values()))
     out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
+    tmp, tar = out.with_name(out.name + ".tmp"), out.with_name(out.name + ".tar")
     shutil.rmtree(tmp, ignore_errors=True)
-    tar = join_parts(parts, out.with_name(out.name + ".tar"))
-    with tarfile.open(tar) as archive:
-        archive.extractall(tmp, filter="data")
-    tar.unlink()
-    returned = json.loads((tmp / "returned.json").read_text())
-    tokenizer = base_folder() / "tokenizer.json"
-    if file_sha256(tokenizer) != returned["tokenizer_sha256"]:
-        raise TrainingError(f"the model was trained with another tokenizer than {tokenizer}; "
-                            "install the base the card names")
-    shutil.copy(tokenizer, tmp / "tokenizer.json")
-    (tmp / "returned.json").unlink()
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    try:  # a model that does not assemble leaves neither the joined tar nor a partial folder
+        join_parts(parts, tar)
+        with tarfile.open(tar) as archive:
+            archive.extractall(tmp, filter="data")
+        returned = json.loads((tmp / "returned.json").read_text())
+        tokenizer = base_folder() / "tokenizer.json"
+        if file_sha256(tokenizer) != returned["tokenizer_sha256"]:
+            raise TrainingError(f"the model was trained with another tokenizer than {tokenizer}; "
+                                "install the base the card names")
+        shutil.copy(tokenizer, tmp / "tokenizer.json")
+        (tmp / "returned.json").unlink()
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        tar.unlink(missing_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

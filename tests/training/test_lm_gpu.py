@@ -213,6 +213,19 @@ def test_the_model_comes_back_in_parts_and_assembles_exactly(tiny_lm, tmp_path, 
         send(folder, tmp_path / "out2", part_bytes=4_096)
 
 
+def test_a_model_that_does_not_assemble_leaves_nothing(tiny_lm, tmp_path):
+    from training.lm_gpu import assemble, send
+
+    model = tmp_path / "run" / "model"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"tuned tensors")
+    (model / "tokenizer.json").write_text('{"another": "tokenizer"}')
+    send(model, tmp_path / "out")
+    with pytest.raises(TrainingError, match="another tokenizer"):
+        assemble([tmp_path / "out"], tmp_path / "back")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run"]
+
+
 def _device_call(device_dir: Path, env: dict, out: Path) -> subprocess.CompletedProcess:
     out.mkdir()
     return subprocess.run(["bash", str(ROOT / "training/recipes/lm_gpu.sh")], cwd=device_dir, capture_output=True,
