@@ -381,8 +381,11 @@ def _cached(name: str, make) -> Path:
     if not file.is_file():
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_name(f"{file.name}.tmp{os.getpid()}")
-        make(tmp)
-        os.replace(tmp, file)
+        try:
+            make(tmp)
+            os.replace(tmp, file)
+        finally:  # an interrupted make leaves no half-written file in the cache
+            tmp.unlink(missing_ok=True)
     return file
 
 

@@ -140,6 +140,21 @@ def test_parts_join_back_and_refuse_gaps_and_damage(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blob", "joined", "parts"]  # no damaged file left
 
 
+def test_a_cache_entry_that_fails_halfway_leaves_nothing(tmp_path, monkeypatch):
+    from training.lm_gpu import _cached
+
+    monkeypatch.setenv("UNSPIN_CACHE", str(tmp_path / "cache"))
+
+    def disk_full(path: Path) -> None:
+        path.write_bytes(b"the first half")
+        raise OSError("No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        _cached("base.blocks.xz", disk_full)
+    assert list((tmp_path / "cache" / "lm_gpu").iterdir()) == []
+    assert _cached("base.blocks.xz", lambda path: path.write_bytes(b"whole")).read_bytes() == b"whole"
+
+
 def _payload_parts(repo: Path) -> list[Path]:
     """A small payload as ``prepare`` lays it out (a base of one F32 tensor and a tokenizer file,
     three pairs a split), cut into 2 parts under ``repo/.carry/lm/``."""
