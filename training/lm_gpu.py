@@ -553,6 +553,9 @@ def send(model: Path, out: Path, log_file: Path | None = None, part_bytes: int =
     model, out = Path(model), Path(out)
     if not (model / "model.safetensors").is_file():
         raise TrainingError(f"{model} holds no exported model; training did not finish")
+    if part_bytes > RETURN_FILE_BYTES:
+        raise TrainingError(f"parts of {part_bytes / MIB:.1f} MiB do not come back (at most "
+                            f"{RETURN_FILE_BYTES // MIB} MiB a file); give smaller parts")
     out.mkdir(parents=True, exist_ok=True)
     tar = model.parent / (model.name + ".tar")
     returned = json.dumps({"tokenizer_sha256": file_sha256(model / "tokenizer.json")})
@@ -564,10 +567,15 @@ def send(model: Path, out: Path, log_file: Path | None = None, part_bytes: int =
         info.size = len(returned)
         archive.addfile(info, io.BytesIO(returned.encode()))
     size = tar.stat().st_size
-    if size > RETURN_TOTAL - MIB or -(-size // part_bytes) > RETURN_FILES - 1:
+    count = -(-size // part_bytes)
+    if size > RETURN_TOTAL - MIB:  # 1 MiB left for train.log
         tar.unlink()
         raise TrainingError(f"the model is {size / MIB:.1f} MiB, more than the device brings back "
                             f"({RETURN_TOTAL // MIB} MiB); tune fewer layers (raise --freeze-layers)")
+    if count > RETURN_FILES - 1:
+        tar.unlink()
+        raise TrainingError(f"the model would take {count} parts of {part_bytes / MIB:.2f} MiB, more than the "
+                            f"{RETURN_FILES - 1} files the device brings back beside train.log; give larger parts")
     parts = split_file(tar, MODEL, part_bytes, lambda i: out)
     tar.unlink()
     if log_file and Path(log_file).is_file():

@@ -224,7 +224,7 @@ def test_the_model_comes_back_in_parts_and_assembles_exactly(tiny_lm, tmp_path, 
     for file in folder.iterdir():
         assert (model / file.name).read_bytes() == file.read_bytes(), file.name
     assert Restorer.from_pretrained(model, backend="torch").restore("Officials say at least 3 people died.").text
-    with pytest.raises(TrainingError, match="more than the device brings back"):
+    with pytest.raises(TrainingError, match=r"would take \d+ parts of 0.00 MiB, more than the 7 files"):
         send(folder, tmp_path / "out2", part_bytes=4_096)
 
 
@@ -239,6 +239,21 @@ def test_a_model_that_does_not_assemble_leaves_nothing(tiny_lm, tmp_path):
     with pytest.raises(TrainingError, match="another tokenizer"):
         assemble([tmp_path / "out"], tmp_path / "back")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run"]
+
+
+def test_send_says_what_would_not_come_back(tmp_path, monkeypatch):
+    from training import lm_gpu
+
+    model = tmp_path / "run" / "model"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(np.random.default_rng(4).bytes(lm_gpu.MIB + 1_000))
+    (model / "tokenizer.json").write_text("{}")
+    with pytest.raises(TrainingError, match="parts of 17.0 MiB do not come back"):
+        lm_gpu.send(model, tmp_path / "out", part_bytes=17 * lm_gpu.MIB)
+    monkeypatch.setattr(lm_gpu, "RETURN_TOTAL", 2 * lm_gpu.MIB)
+    with pytest.raises(TrainingError, match=r"the model is 1.0 MiB, more than the device brings back \(2 MiB"):
+        lm_gpu.send(model, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model"]
 
 
 def _device_call(device_dir: Path, env: dict, out: Path) -> subprocess.CompletedProcess:
