@@ -57,8 +57,8 @@ def load_backend(folder: str | os.PathLike, name: str = "auto", threads: int = 0
 
     ``threads`` > 0 caps the threads the backend computes with (for torch: the process-wide
     ``torch.set_num_threads``); 0 keeps the library's default. ``"auto"`` picks ``AUTO_BACKEND``
-    when CTranslate2 is importable and falls back to ``torch`` (logging why) when it is not or
-    when the model does not convert.
+    (``AUTO_LM_BACKEND`` for a language-model folder) when CTranslate2 is importable and falls
+    back to ``torch`` (logging why) when it is not or when the model does not convert.
     """
     if name not in BACKENDS:
         raise InputError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

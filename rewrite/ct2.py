@@ -132,8 +132,6 @@ class Ct2Model:
         ids = input_ids.tolist() if hasattr(input_ids, "tolist") else input_ids
         mask = attention_mask.tolist() if hasattr(attention_mask, "tolist") else attention_mask
         source = [[self.vocabulary[i] for i, m in zip(row, row_mask) if m] for row, row_mask in zip(ids, mask)]
-        if not source:
-            return [], []
         return _greedy_steps(
             len(source),
             self.eos_id,

@@ -263,14 +263,19 @@ def join_parts(parts: dict[int, Path], out: Path) -> Path:
     if missing:
         raise TrainingError(f"parts {missing} of {count} are missing")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as fh:
-        for i in range(1, count + 1):
-            with open(parts[i], "rb") as part:
-                shutil.copyfileobj(part, fh)
-    sha = PART_NAME.match(parts[1].name)["sha"]
-    if file_sha256(out)[:12] != sha:
-        raise TrainingError(f"the joined parts of {sha} do not match their hash: a part is damaged; "
-                            "carry them again")
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")  # a damaged or interrupted join leaves nothing
+    try:
+        with open(tmp, "wb") as fh:
+            for i in range(1, count + 1):
+                with open(parts[i], "rb") as part:
+                    shutil.copyfileobj(part, fh)
+        sha = PART_NAME.match(parts[1].name)["sha"]
+        if file_sha256(tmp)[:12] != sha:
+            raise TrainingError(f"the joined parts of {sha} do not match their hash: a part is damaged; "
+                                "carry them again")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
@@ -376,8 +381,11 @@ def _cached(name: str, make) -> Path:
     if not file.is_file():
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_name(f"{file.name}.tmp{os.getpid()}")
-        make(tmp)
-        os.replace(tmp, file)
+        try:
+            make(tmp)
+            os.replace(tmp, file)
+        finally:  # an interrupted make leaves no half-written file in the cache
+            tmp.unlink(missing_ok=True)
     return file
 
 
@@ -433,22 +441,25 @@ def assemble(sources, out: Path) -> Path:
                             f"{len(found)}; give the folder one device call brought back")
     parts = next(iter(found.values()))
     out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
+    tmp, tar = out.with_name(out.name + ".tmp"), out.with_name(out.name + ".tar")
     shutil.rmtree(tmp, ignore_errors=True)
-    tar = join_parts(parts, out.with_name(out.name + ".tar"))
-    with tarfile.open(tar) as archive:
-        archive.extractall(tmp, filter="data")
-    tar.unlink()
-    returned = json.loads((tmp / "returned.json").read_text())
-    tokenizer = base_folder() / "tokenizer.json"
-    if file_sha256(tokenizer) != returned["tokenizer_sha256"]:
-        raise TrainingError(f"the model was trained with another tokenizer than {tokenizer}; "
-                            "install the base the card names")
-    shutil.copy(tokenizer, tmp / "tokenizer.json")
-    (tmp / "returned.json").unlink()
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    try:  # a model that does not assemble leaves neither the joined tar nor a partial folder
+        join_parts(parts, tar)
+        with tarfile.open(tar) as archive:
+            archive.extractall(tmp, filter="data")
+        returned = json.loads((tmp / "returned.json").read_text())
+        tokenizer = base_folder() / "tokenizer.json"
+        if file_sha256(tokenizer) != returned["tokenizer_sha256"]:
+            raise TrainingError(f"the model was trained with another tokenizer than {tokenizer}; "
+                                "install the base the card names")
+        shutil.copy(tokenizer, tmp / "tokenizer.json")
+        (tmp / "returned.json").unlink()
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        tar.unlink(missing_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -487,7 +498,13 @@ def receive(parts_dir: Path, store: Path) -> dict:
     if len(group) < count:
         return {"ready": False, "sha": sha, "count": count, "have": sorted(group),
                 "missing": [i for i in range(1, count + 1) if i not in group]}
-    _unpack(join_parts(group, store / "payload.tar"), store)
+    try:
+        tar = join_parts(group, store / "payload.tar")
+    except TrainingError:  # a damaged part: drop the kept copies, so the parts carried again are kept
+        for part in group.values():
+            part.unlink()
+        raise
+    _unpack(tar, store)
     ready = {"sha": sha, "count": count}
     ready_file.write_text(json.dumps(ready) + "\n")
     for part in group.values():
@@ -536,6 +553,9 @@ def send(model: Path, out: Path, log_file: Path | None = None, part_bytes: int =
     model, out = Path(model), Path(out)
     if not (model / "model.safetensors").is_file():
         raise TrainingError(f"{model} holds no exported model; training did not finish")
+    if part_bytes > RETURN_FILE_BYTES:
+        raise TrainingError(f"parts of {part_bytes / MIB:.1f} MiB do not come back (at most "
+                            f"{RETURN_FILE_BYTES // MIB} MiB a file); give smaller parts")
     out.mkdir(parents=True, exist_ok=True)
     tar = model.parent / (model.name + ".tar")
     returned = json.dumps({"tokenizer_sha256": file_sha256(model / "tokenizer.json")})
@@ -547,10 +567,15 @@ def send(model: Path, out: Path, log_file: Path | None = None, part_bytes: int =
         info.size = len(returned)
         archive.addfile(info, io.BytesIO(returned.encode()))
     size = tar.stat().st_size
-    if size > RETURN_TOTAL - MIB or -(-size // part_bytes) > RETURN_FILES - 1:
+    count = -(-size // part_bytes)
+    if size > RETURN_TOTAL - MIB:  # 1 MiB left for train.log
         tar.unlink()
         raise TrainingError(f"the model is {size / MIB:.1f} MiB, more than the device brings back "
                             f"({RETURN_TOTAL // MIB} MiB); tune fewer layers (raise --freeze-layers)")
+    if count > RETURN_FILES - 1:
+        tar.unlink()
+        raise TrainingError(f"the model would take {count} parts of {part_bytes / MIB:.2f} MiB, more than the "
+                            f"{RETURN_FILES - 1} files the device brings back beside train.log; give larger parts")
     parts = split_file(tar, MODEL, part_bytes, lambda i: out)
     tar.unlink()
     if log_file and Path(log_file).is_file():

@@ -183,6 +183,28 @@ def test_an_lm_folder_that_does_not_convert_leaves_nothing(writing_lm_folder, tm
     assert list((ct2.cache_root() / "ct2").iterdir()) == []
 
 
+@pytest.mark.slow  # runs the benchmark
+def test_decode_bench_times_lm_folders_through_their_backends(writing_lm_folder):
+    """The LM rows of benchmarks/decode_bench.py: an LM folder gets the LM methods by default, and
+    each method decodes through the backend it names (guided gives greedy's output)."""
+    pytest.importorskip("ctranslate2")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "decode_bench.py"
+    spec = importlib.util.spec_from_file_location("decode_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_args(["--model", str(writing_lm_folder)]).methods == bench.LM_METHODS.split(",")
+    names = {"generate": "torch-greedy", "guided": "torch", "ct2-float32": "ct2-float32", "ct2-int8": "ct2"}
+    for method, name in names.items():
+        assert bench.LmDecoder(writing_lm_folder, method, threads=1).backend.name == name, method
+    paragraphs = [" ".join(SENTENCES[:2])]
+    rows = [bench.measure(m, str(writing_lm_folder), paragraphs, [1, 2], 1, 1) for m in ("generate", "guided")]
+    assert rows[0]["outputs"] == rows[1]["outputs"] and len(rows[0]["outputs"]) == 2
+    assert "| guided | 1 |" in bench.table(rows, [1, 2])
+
+
 def test_foreign_tensors_and_other_bases_are_named(tiny_lm, tmp_path):
     from safetensors.torch import save_file
 

@@ -136,7 +136,67 @@ def test_parts_join_back_and_refuse_gaps_and_damage(tmp_path):
     (tmp_path / "parts" / "p03").mkdir(exist_ok=True)
     parts[2].write_bytes(data[6_000:9_000])
     with pytest.raises(TrainingError, match="damaged"):
-        join_parts(find_parts([tmp_path / "parts"], "payload").popitem()[1], tmp_path / "joined")
+        join_parts(find_parts([tmp_path / "parts"], "payload").popitem()[1], tmp_path / "joined-again")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blob", "joined", "parts"]  # no damaged file left
+
+
+def test_a_cache_entry_that_fails_halfway_leaves_nothing(tmp_path, monkeypatch):
+    from training.lm_gpu import _cached
+
+    monkeypatch.setenv("UNSPIN_CACHE", str(tmp_path / "cache"))
+
+    def disk_full(path: Path) -> None:
+        path.write_bytes(b"the first half")
+        raise OSError("No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        _cached("base.blocks.xz", disk_full)
+    assert list((tmp_path / "cache" / "lm_gpu").iterdir()) == []
+    assert _cached("base.blocks.xz", lambda path: path.write_bytes(b"whole")).read_bytes() == b"whole"
+
+
+def _payload_parts(repo: Path) -> list[Path]:
+    """A small payload as ``prepare`` lays it out (a base of one F32 tensor and a tokenizer file,
+    three pairs a split), cut into 2 parts under ``repo/.carry/lm/``."""
+    import lzma
+    import tarfile
+
+    from training.lm_gpu import CARRY_DIR, FORMAT, PAYLOAD, encode_split, split_file
+
+    stage = repo / "stage"
+    (stage / "base").mkdir(parents=True)
+    (stage / "data").mkdir()
+    (stage / "base" / "tokenizer.json.xz").write_bytes(lzma.compress(b'{"tiny": true}'))
+    norm = np.arange(4, dtype=np.float32).tobytes()
+    (stage / "base.blocks.xz").write_bytes(lzma.compress(norm))
+    (stage / "data" / "manifest.json").write_text("{}\n")
+    split = encode_split(_split([([5, 6], [5, 2]), ([7], [8, 2]), ([9, 9, 9], [9, 2])]))
+    for name in ("train", "validation"):
+        (stage / "data" / f"{name}.xz").write_bytes(split)
+    entries = [{"name": "model.norm.weight", "kind": "F32", "shape": [4], "offset": 0, "nbytes": len(norm)}]
+    (stage / "payload.json").write_text(json.dumps({"format": FORMAT, "base": entries, "tokens_folder": "tokens-x-128",
+                                                    "init": False}))
+    with tarfile.open(repo / "payload.tar", "w") as archive:
+        for file in sorted(stage.rglob("*")):
+            if file.is_file():
+                archive.add(file, arcname=str(file.relative_to(stage)))
+    size = (repo / "payload.tar").stat().st_size
+    return split_file(repo / "payload.tar", PAYLOAD, size // 2 + 1, lambda i: repo / CARRY_DIR / f"p{i:02d}")
+
+
+def test_a_damaged_part_carried_again_finishes_the_payload(tmp_path):
+    from training.lm_gpu import CARRY_DIR, receive
+
+    parts = _payload_parts(tmp_path / "repo")
+    carried, store = tmp_path / "repo" / CARRY_DIR, tmp_path / "store"
+    good = parts[1].read_bytes()
+    parts[1].write_bytes(bytes(len(good)))  # damaged on the way
+    with pytest.raises(TrainingError, match="damaged; carry them again"):
+        receive(carried, store)
+    parts[1].write_bytes(good)  # carried again, as the message says
+    status = receive(carried, store)
+    assert status["ready"] and status["count"] == 2
+    assert (store / "data" / "tokens-x-128" / "train.npz").is_file() and not list((store / "parts").iterdir())
 
 
 def _export_tiny(tmp_path, dataset):  # noqa: F811
@@ -164,8 +224,36 @@ def test_the_model_comes_back_in_parts_and_assembles_exactly(tiny_lm, tmp_path, 
     for file in folder.iterdir():
         assert (model / file.name).read_bytes() == file.read_bytes(), file.name
     assert Restorer.from_pretrained(model, backend="torch").restore("Officials say at least 3 people died.").text
-    with pytest.raises(TrainingError, match="more than the device brings back"):
+    with pytest.raises(TrainingError, match=r"would take \d+ parts of 0.00 MiB, more than the 7 files"):
         send(folder, tmp_path / "out2", part_bytes=4_096)
+
+
+def test_a_model_that_does_not_assemble_leaves_nothing(tiny_lm, tmp_path):
+    from training.lm_gpu import assemble, send
+
+    model = tmp_path / "run" / "model"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"tuned tensors")
+    (model / "tokenizer.json").write_text('{"another": "tokenizer"}')
+    send(model, tmp_path / "out")
+    with pytest.raises(TrainingError, match="another tokenizer"):
+        assemble([tmp_path / "out"], tmp_path / "back")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run"]
+
+
+def test_send_says_what_would_not_come_back(tmp_path, monkeypatch):
+    from training import lm_gpu
+
+    model = tmp_path / "run" / "model"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(np.random.default_rng(4).bytes(lm_gpu.MIB + 1_000))
+    (model / "tokenizer.json").write_text("{}")
+    with pytest.raises(TrainingError, match="parts of 17.0 MiB do not come back"):
+        lm_gpu.send(model, tmp_path / "out", part_bytes=17 * lm_gpu.MIB)
+    monkeypatch.setattr(lm_gpu, "RETURN_TOTAL", 2 * lm_gpu.MIB)
+    with pytest.raises(TrainingError, match=r"the model is 1.0 MiB, more than the device brings back \(2 MiB"):
+        lm_gpu.send(model, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model"]
 
 
 def _device_call(device_dir: Path, env: dict, out: Path) -> subprocess.CompletedProcess:
