@@ -103,16 +103,15 @@ PERSONS = frozenset(
 )
 
 
-def facts(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """What a swap must keep of a phrase: its quantities (``quantities``) and its personal
-    pronouns, ``"he'll pay twice"`` -> ``({"2"}, {"he"})``. Not cached: the phrase index asks
-    once for each of millions of variants."""
-    return quantities(text), PERSONS.intersection(t.split("'", 1)[0] for t in text.lower().replace("’", "'").split())
+def persons(text: str) -> frozenset[str]:
+    """The personal pronouns of a phrase, a contraction by its pronoun: ``"he'll pay them"`` ->
+    ``{"he", "them"}``. Not cached: the phrase index asks once for each of millions of variants."""
+    return PERSONS.intersection(t.split("'", 1)[0] for t in text.lower().replace("’", "'").split())
 
 
 def keeps_facts(original: str, variant: Variant) -> bool:
     """``keeps_quantities``, and the same personal pronouns on both sides."""
-    return keeps_quantities(original, variant) and facts(original)[1] == facts(variant.text)[1]
+    return keeps_quantities(original, variant) and persons(original) == persons(variant.text)
 
 
 def keeps_quantities(original: str, variant: Variant) -> bool:
@@ -324,15 +323,14 @@ class Spinner:
             return cached
         options: dict[str, list[tuple[Variant, str | None, str]]] = {}
         stop = word in STOPWORDS
-        same = facts(word)
         for source, table in self.lexicon.entries.items():
             variants = table.get(word)
             if not variants:
                 continue
             # a thesaurus may swap a function word only for function words ("but" -> "however")
             function_only = stop and source in THESAURI
-            kept = [v for v in variants if not (function_only and not _function_words(v.text)) and (
-                facts(v.text) == same if v.kind != "number" else facts(v.text)[1] == same[1])]
+            kept = [v for v in variants
+                    if not (function_only and not _function_words(v.text)) and keeps_facts(word, v)]
             for source_of, run in groupby(kept, _SOURCE):  # one run: a table holds its own source
                 options.setdefault(source_of, []).extend([(v, None, v.pos) for v in run])
         for upos, lemma, tag in lemma_readings(word) if not stop else ():
@@ -347,11 +345,10 @@ class Spinner:
         if cached is not None:
             return cached
         kept: dict[str, list[Variant]] = {}
-        same = facts(lemma)
         for table in self.lexicon.entries.values():
             # seed entries without a pos match their exact form only
             variants = [v for v in table.get(lemma, ()) if v.kind in _LEMMA_KINDS and (
-                v.pos == upos if v.pos else v.source not in ("seed", "rules")) and facts(v.text) == same]
+                v.pos == upos if v.pos else v.source not in ("seed", "rules")) and keeps_facts(lemma, v)]
             for source, run in groupby(variants, _SOURCE):
                 kept.setdefault(source, []).extend(run)
         self._lemma_cache[(lemma, upos)] = kept
