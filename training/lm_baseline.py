@@ -317,22 +317,29 @@ class LmBaselineRestorer:
                 found.append(dataclasses.replace(owner, gain=score - kept))
         return found
 
-    def _line_edits(self, text: str, base: int) -> list[Edit]:
+    def _line_edits(self, text: str) -> list[Edit]:
         best: dict[tuple[int, int], Candidate] = {}
         for c in self.line_candidates(text):
             if (c.start, c.end) not in best or c.gain > best[c.start, c.end].gain:
                 best[c.start, c.end] = c
-        edits, taken = [], []
-        for c in sorted(best.values(), key=lambda c: (c.gain, (c.start, c.end), c.text), reverse=True):
-            if c.gain < self.config.margin or any(c.start < b and a < c.end for a, b in taken):
-                continue
-            taken.append((c.start, c.end))
-            edits.append(Edit(base + c.start, c.end - c.start, text[c.start : c.end], c.text,
-                              round(1 - math.exp(-c.gain / GAIN_SCALE), 4)))
-        return edits
+        ranked = sorted(best.values(), key=lambda c: (c.gain, (c.start, c.end), c.text), reverse=True)
+        return non_overlapping(text, [(c, round(1 - math.exp(-c.gain / GAIN_SCALE), 4))
+                                      for c in ranked if c.gain >= self.config.margin])
 
     def restore_many(self, texts: list[str], min_confidence: float = 0.0) -> list[Restoration]:
-        return restore_by_line(texts, lambda lines: [self._line_edits(line, 0) for line in lines], min_confidence)
+        return restore_by_line(texts, lambda lines: [self._line_edits(line) for line in lines], min_confidence)
+
+
+def non_overlapping(line: str, ranked: list[tuple[Candidate, float]]) -> list[Edit]:
+    """Edits of ``line`` from ``(candidate, confidence)`` pairs, best first: a candidate that
+    overlaps one taken before it is skipped."""
+    edits, taken = [], []
+    for c, confidence in ranked:
+        if any(c.start < b and a < c.end for a, b in taken):
+            continue
+        taken.append((c.start, c.end))
+        edits.append(Edit(c.start, c.end - c.start, line[c.start : c.end], c.text, confidence))
+    return edits
 
 
 def restore_by_line(texts: list[str], line_edits, min_confidence: float = 0.0) -> list[Restoration]:

@@ -24,10 +24,11 @@ import math
 import time
 from pathlib import Path
 
+from rewrite.convert_store import atomic_write
 from rewrite.edits import Edit
 
 from .errors import ConfigError
-from .lm_baseline import Candidate, restore_by_line
+from .lm_baseline import Candidate, non_overlapping, restore_by_line
 
 log = logging.getLogger(__name__)
 
@@ -134,19 +135,13 @@ class RerankedRestorer:
             raise ConfigError(f"cannot read reranker weights {path} ({err}): fit them with "
                               "`python -m training.rerank fit`") from err
 
-    def line_edits(self, line: str, rows: list[tuple[Candidate, list[float]]], base: int) -> list[Edit]:
+    def line_edits(self, line: str, rows: list[tuple[Candidate, list[float]]]) -> list[Edit]:
         scored = sorted(((probability(self.weights, feats), c) for c, feats in rows),
                         key=lambda pc: (-pc[0], pc[1].start, pc[1].end, pc[1].text))
-        edits, taken = [], []
-        for p, c in scored:
-            if any(c.start < b and a < c.end for a, b in taken):
-                continue
-            taken.append((c.start, c.end))
-            edits.append(Edit(base + c.start, c.end - c.start, line[c.start : c.end], c.text, round(p, 4)))
-        return edits
+        return non_overlapping(line, [(c, round(p, 4)) for p, c in scored])
 
     def restore_many(self, texts: list[str], min_confidence: float = 0.0) -> list[Restoration]:
-        return restore_by_line(texts, lambda lines: [self.line_edits(line, rows, 0) for line, rows in
+        return restore_by_line(texts, lambda lines: [self.line_edits(line, rows) for line, rows in
                                                      zip(lines, proposals(lines, self.t5, self.baseline))],
                                min_confidence)
 
@@ -190,13 +185,9 @@ def fit(data: str, corpus: list[str], out: str | Path, model: str | None = None,
             "held_out": {"pairs": len(examples) - cut, "proposals": len(test), "right": sum(y for _, y in test),
                          "by_probability": report}}
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "proposals.json.tmp"  # features and labels by pair, to refit without the language model
-    tmp.write_text(json.dumps({"features": list(FEATURES), "pairs": examples}) + "\n", encoding="utf-8")
-    tmp.replace(out / "proposals.json")
-    tmp = out / "reranker.json.tmp"
-    tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(out / "reranker.json")
+    # features and labels by pair, to refit without the language model
+    atomic_write(out / "proposals.json", (json.dumps({"features": list(FEATURES), "pairs": examples}) + "\n").encode())
+    atomic_write(out / "reranker.json", (json.dumps(card, indent=2) + "\n").encode())
     return card
 
 
