@@ -75,8 +75,10 @@ def _build_flags(command):
 @click.option("--ppdb", "ppdb_file", type=click.Path(dir_okay=False), default=None,
               help="PPDB synonym list (word1 word2 a line; default: ../shared/lexicons/ppdb_synonyms.txt, skipped when absent).")
 @click.option("--no-source", "no_sources", multiple=True, help="Switch a lexicon source off (seed, moby, mythes, meteor, ppdb, rules).")
+@click.option("--engine", "engine_names", multiple=True,
+              help="Spin with only this engine (mixed, thesaurus, phrasal; repeatable; default: all three).")
 @_build_flags
-def build_dataset_cmd(corpus, out, weights, pairs, rate, ppdb_file, no_sources, **flags):
+def build_dataset_cmd(corpus, out, weights, pairs, rate, ppdb_file, no_sources, engine_names, **flags):
     """Spin a clean corpus into (spun, original) training pairs."""
     from .build import BuildConfig, build_dataset
     from .lexicon import SOURCES, LexiconConfig
@@ -84,6 +86,11 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, ppdb_file, no_sources, 
 
     try:
         engines = default_engines()
+        unknown = sorted(set(engine_names) - {e.name for e in engines})
+        if unknown:
+            raise ValueError(f"unknown engine {', '.join(unknown)}: choose from "
+                             f"{', '.join(e.name for e in engines)}")
+        engines = [e for e in engines if not engine_names or e.name in engine_names]
         sources = tuple(s for s in SOURCES if s not in no_sources)
         for engine in engines:
             engine.weights = {k: v for k, v in engine.weights.items() if k in sources}

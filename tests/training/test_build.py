@@ -145,6 +145,27 @@ def test_cli_build_dataset(corpus_dir, tmp_path):
     assert bad.exit_code != 0 and "SOURCE=NUMBER" in bad.output
 
 
+def test_cli_build_dataset_spins_with_only_the_engines_named(corpus_dir, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from training.cli import build_dataset_cmd
+
+    only_seed = ["--no-source", "moby", "--no-source", "mythes", "--no-source", "meteor", "--no-source", "ppdb"]
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(build_dataset_cmd, [
+        "--corpus", str(corpus_dir), "--out", str(out), "--engine", "phrasal", "--workers", "1", *only_seed])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [e["name"] for e in manifest["config"]["spinner"]["engines"]] == ["phrasal"]
+    assert set(manifest["engines"]) <= {"phrasal", "none"} and manifest["engines"]["phrasal"]["pairs"] > 0
+    bad = CliRunner().invoke(build_dataset_cmd, [
+        "--corpus", str(corpus_dir), "--out", str(tmp_path / "x"), "--engine", "fancy", *only_seed])
+    assert bad.exit_code != 0 and "unknown engine fancy" in bad.output and "mixed" in bad.output
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_file_without_document_marks_gives_a_loadable_dataset(tmp_path, seed_table):
     import datasets
 
