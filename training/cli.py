@@ -1,5 +1,5 @@
-"""Click commands for the training side: ``build-dataset``, ``train``, ``evaluate``, ``channel-coverage``
-(and ``train_process``, the one-process trainer behind ``python -m training.train``).
+"""Click commands for the training side: ``build-dataset``, ``train``, ``evaluate``, ``channel-coverage``,
+``average-models`` (and ``train_process``, the one-process trainer behind ``python -m training.train``).
 
 Thin: parse, build a config, call the library, turn ``TrainingError`` into a message and exit 2.
 """
@@ -288,3 +288,18 @@ def channel_coverage_cmd(files, as_json, examples, no_sources):
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         click.echo(format_report(report, examples))
+
+
+@click.command("average-models")
+@click.option("--base", required=True, type=click.Path(), help="The model the fine-tune started from (its --init).")
+@click.option("--tuned", required=True, type=click.Path(), help="The fine-tuned model folder.")
+@click.option("--weight", type=float, default=0.5, show_default=True,
+              help="Share of the tuned model: 0 gives the base, 1 the tuned model.")
+@click.option("--out", required=True, type=click.Path(), help="Output model folder (written atomically).")
+def average_models_cmd(base, tuned, weight, out):
+    """Average a fine-tune with the model it was tuned from, tensor by tensor (WiSE-FT)."""
+    from .average import average_models
+
+    with _user_errors():
+        average_models(base, tuned, weight, out)
+    click.echo(f"wrote {out}: {1 - weight:g} x {base} + {weight:g} x {tuned}")
