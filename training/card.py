@@ -18,6 +18,7 @@ LEXICONS = {
     "mythes": "LibreOffice English thesaurus (mythes-en-us), WordNet-derived, permissive",
     "meteor": "Meteor 1.5 paraphrase table (pycocoevalcap 1.2), LGPL 2.1; Denkowski & Lavie, WMT 2014",
     "ppdb": "PPDB 2.0 synonyms via counter-fitting, CC BY 3.0; Ganitkevitch et al. 2013, Pavlick et al. 2015, Mrksic et al. 2016",
+    "rules": "training/rules.py (number words to digits, contractions, function-word swaps), written by the unspin team",
 }
 
 
@@ -27,6 +28,15 @@ def _load(folder: Path, name: str, missing=None):
     if not path.is_file():
         return {} if missing is None else missing
     return json.loads(path.read_text())
+
+
+def _lexicons(manifest: dict) -> list[str]:
+    """The lexicon sources of a data manifest and of the manifests of the models it started from."""
+    found: dict[str, None] = {}
+    while manifest:
+        found.update(dict.fromkeys(manifest.get("lexicon_sizes", {})))
+        manifest = manifest.get("init_model_data_manifest", {})
+    return list(found)
 
 
 def _model_lines(folder: Path, config: dict) -> list[str]:
@@ -74,6 +84,11 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
         lines.append(f"- Stage {stage['stage']}: {stage['what']}; {summ.get('steps')} steps, {summ.get('tokens_seen')} tokens, "
                      f"{summ.get('wall_seconds_this_run')} s at {summ.get('tokens_per_second_this_run')} tokens/s "
                      f"on {summ.get('environment', {}).get('cuda') or 'CPU'}; final validation loss {summ.get('val_loss', 0):.3f}.")
+    averaging = _load(folder, "averaging.json")
+    if averaging:
+        weight = averaging["weight"]
+        lines.append(f"- Then weight-averaged with the model the last run started from (WiSE-FT; averaging.json): "
+                     f"{1 - weight:g} x that model + {weight:g} x the last run's result, tensor by tensor.")
     lines += [
         "",
         "## Data",
@@ -83,8 +98,8 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
     sources = {Path(p).parent.name for p in manifest.get("corpus_files", {})}
     for source in sorted(sources):
         lines.append(f"- {LICENSES.get(source, source)}")
-    lines += ["", "Spin lexicons:"]
-    for source in manifest.get("lexicon_sizes", {}):
+    lines += ["", "Spin lexicons (of every training stage):"]
+    for source in _lexicons(manifest):
         lines.append(f"- {LEXICONS.get(source, source)}")
     lines += [
         "",

@@ -130,3 +130,18 @@ def test_model_card_shows_the_real_text_curve_and_the_chosen_threshold(tmp_path)
     card = write_card(tmp_path).read_text()
     assert "| 0.50 | 0.500 | 1.00 |" in card
     assert "Threshold chosen on this text: 0.5 (recall 0.500 at 1.00 wrongful edits per 100 words" in card
+
+
+def test_model_card_names_the_averaging_and_the_lexicons_of_every_stage(tmp_path):
+    import json
+
+    from training.card import write_card
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    (tmp_path / "averaging.json").write_text(json.dumps({"weight": 0.5, "base": {}, "tuned": {}}))
+    (tmp_path / "data_manifest.json").write_text(json.dumps({
+        "lexicon_sizes": {"seed": {}, "rules": {}},
+        "init_model_data_manifest": {"lexicon_sizes": {"seed": {}, "meteor": {}}}}))
+    card = write_card(tmp_path).read_text()
+    assert "weight-averaged with the model the last run started from" in card and "0.5 x that model" in card
+    assert "Meteor 1.5" in card and "training/rules.py" in card and card.count("seeds/spin_phrases.tsv") == 1
