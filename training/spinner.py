@@ -268,6 +268,12 @@ def lemma_readings(word: str) -> tuple[tuple[str, str, str], ...]:
     return tuple(readings)
 
 
+@lru_cache(maxsize=100_000)
+def _common_word(word: str) -> bool:
+    """``word`` is a common English word (lemminflect has a lemma for it): "leader" is, "friedrich" is not."""
+    return bool(lemminflect.getAllLemmas(word))
+
+
 class Spinner:
     """Spins sentences with a merged ``Lexicon`` according to a ``SpinnerConfig``."""
 
@@ -472,17 +478,22 @@ class Spinner:
 
     def _personal_name(self, text: str, tokens, lower: list[str], i: int) -> bool:
         """A capitalised word that belongs to a person's name, kept as it is: after a title
-        ("President Trump", "Dr. Rice") or after a capitalised word no lexicon knows, a given
-        name ("Condoleezza Rice"). "Minority Leader Kevin McCarthy" still spins "Leader"."""
+        ("President Trump", "Dr. Rice"), after a capitalised word no lexicon knows, a given
+        name ("Condoleezza Rice"), or, when it is no common English word itself, before one, a
+        surname ("Friedrich Dotzauer" never becomes "Frederick Dotzauer"). "Minority Leader Kevin
+        McCarthy" still spins "Leader", a common word."""
         if i > 0 and lower[i - 1] in _TITLES:
             return True
         if i > 1 and lower[i - 1] == "." and lower[i - 2] in _TITLES:
             return True
-        if i > 0:
-            before = text[tokens[i - 1][0] : tokens[i - 1][1]]
-            return before[0].isupper() and before.isalpha() and lower[i - 1] not in FUNCTION_WORDS and not self._known(
-                lower[i - 1])
-        return False
+        if i > 0 and self._unknown_capitalised(text, tokens, lower, i - 1):
+            return True
+        return i + 1 < len(tokens) and not _common_word(lower[i]) and self._unknown_capitalised(text, tokens, lower, i + 1)
+
+    def _unknown_capitalised(self, text: str, tokens, lower: list[str], j: int) -> bool:
+        """Token ``j`` is a capitalised word no lexicon knows (a given name or a surname)."""
+        word = text[tokens[j][0] : tokens[j][1]]
+        return word[0].isupper() and word.isalpha() and lower[j] not in FUNCTION_WORDS and not self._known(lower[j])
 
     def _known(self, word: str) -> bool:
         known = self._known_cache.get(word)

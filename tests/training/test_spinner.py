@@ -224,6 +224,22 @@ def test_names_spun_but_personal_names_kept(small_lexicon, seed_only_engine):
         assert spinner.spin(text, random.Random(0), 1.0, engine)[0] == text
 
 
+def test_a_given_name_before_an_unknown_surname_is_kept(small_lexicon):
+    from training.lexicon import Variant
+
+    small_lexicon.entries["seed"]["friedrich"] = [Variant("frederick", "seed", "word", "PROPN")]
+    small_lexicon.entries["seed"]["house"] = [Variant("home", "seed", "word", "NOUN")]
+    engine = EngineConfig("n", {"seed": 1.0}, 1.0, 1.0, name_spin_prob=1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    text = "It was founded with Friedrich Dotzauer in 1808."
+    assert spinner.spin(text, random.Random(0), 1.0, engine)[0] == text
+    # a known word after it is no surname: the name of an institution still spins
+    assert spinner.spin("He won the House Friedrich vote.", random.Random(0), 1.0, engine)[0] == "He won the Home Frederick vote."
+    # a common word before a given name is a role, not a name: it still spins
+    small_lexicon.entries["seed"]["leader"] = [Variant("chief", "seed", "word", "NOUN")]
+    assert spinner.spin("They met Leader Kevin there.", random.Random(0), 1.0, engine)[0] == "They met Chief Kevin there."
+
+
 def test_possessive_spun_on_its_stem(small_lexicon, seed_only_engine):
     spinner = Spinner(small_lexicon, SpinnerConfig(engines=[seed_only_engine]))
     text = "The people’s war ended."
