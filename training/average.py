@@ -15,13 +15,13 @@ renamed at the end, so a failed run leaves nothing half-written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
 from pathlib import Path
 
 from rewrite.errors import ModelError
+from rewrite.model_folder import file_sha256
 
 from .errors import ConfigError
 
@@ -32,19 +32,11 @@ WEIGHTS_FILE = "model.safetensors"
 NOT_COPIED = frozenset({WEIGHTS_FILE, "metrics.json", "markup_metrics.json", "README.md", "averaging.json"})
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _weights_file(folder: Path, role: str) -> Path:
     file = folder / WEIGHTS_FILE
     if not file.is_file():
         raise ModelError(f"{role} model {folder}: no {WEIGHTS_FILE}; give a model folder "
-                           "(a training run's model/, or rewrite/models/default)")
+                         "(a training run's model/, or rewrite/models/default)")
     return file
 
 
@@ -63,12 +55,12 @@ def average_models(base: str | Path, tuned: str | Path, weight: float, out: str 
     if a.keys() != b.keys():
         only = sorted(a.keys() ^ b.keys())
         raise ModelError(f"{base} and {tuned} hold different tensors ({len(only)} in one only, e.g. {only[0]}); "
-                           "average a fine-tune with the model it was tuned from")
+                         "average a fine-tune with the model it was tuned from")
     mixed = {}
     for name, tensor in b.items():
         if a[name].shape != tensor.shape:
             raise ModelError(f"tensor {name} is {tuple(a[name].shape)} in {base} but {tuple(tensor.shape)} in "
-                               f"{tuned}; average a fine-tune with the model it was tuned from")
+                             f"{tuned}; average a fine-tune with the model it was tuned from")
         mixed[name] = torch.lerp(a[name].float(), tensor.float(), weight).to(tensor.dtype)
 
     tmp = out.with_name(out.name + ".tmp")
@@ -82,8 +74,8 @@ def average_models(base: str | Path, tuned: str | Path, weight: float, out: str 
         record = {
             "method": "weight averaging (WiSE-FT): (1 - weight) * base + weight * tuned, tensor by tensor",
             "weight": weight,
-            "base": {"path": str(base), "sha256": _sha256(base_file)},
-            "tuned": {"path": str(tuned), "sha256": _sha256(tuned_file)},
+            "base": {"path": str(base), "sha256": file_sha256(base_file)},
+            "tuned": {"path": str(tuned), "sha256": file_sha256(tuned_file)},
         }
         (tmp / "averaging.json").write_text(json.dumps(record, indent=2) + "\n")
     except BaseException:
