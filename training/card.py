@@ -30,13 +30,11 @@ def _load(folder: Path, name: str, missing=None):
     return json.loads(path.read_text())
 
 
-def _lexicons(manifest: dict) -> list[str]:
-    """The lexicon sources of a data manifest and of the manifests of the models it started from."""
-    found: dict[str, None] = {}
+def _stages(manifest: dict):
+    """A data manifest, then the manifests of the models it started from (``--init``), in turn."""
     while manifest:
-        found.update(dict.fromkeys(manifest.get("lexicon_sizes", {})))
+        yield manifest
         manifest = manifest.get("init_model_data_manifest", {})
-    return list(found)
 
 
 def _model_lines(folder: Path, config: dict) -> list[str]:
@@ -95,11 +93,11 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
         "Sentence pairs made by the unspin dataset builder's synthetic spinner (see data_manifest.json for",
         "file hashes, seed, lexicon sizes and counts) from:",
     ]
-    sources = {Path(p).parent.name for p in manifest.get("corpus_files", {})}
+    sources = {Path(p).parent.name for stage in _stages(manifest) for p in stage.get("corpus_files", {})}
     for source in sorted(sources):
         lines.append(f"- {LICENSES.get(source, source)}")
     lines += ["", "Spin lexicons (of every training stage):"]
-    for source in _lexicons(manifest):
+    for source in dict.fromkeys(source for stage in _stages(manifest) for source in stage.get("lexicon_sizes", {})):
         lines.append(f"- {LEXICONS.get(source, source)}")
     lines += [
         "",
