@@ -6,6 +6,7 @@
     >>> file_sha256(folder / "config.json")                      # hashlib.file_digest, hex
     >>> cache_root(), available_cpus()                           # $UNSPIN_CACHE or ~/.cache/unspin; CPUs we may use
     >>> with quiet_transformers(): ...                           # no weight-loading progress bar
+    >>> with folder_written("runs/x/model") as tmp: ...         # fill tmp; it becomes runs/x/model whole
 
 Nothing here imports torch or transformers at import time.
 """
@@ -16,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 from .errors import ModelError
@@ -89,3 +91,31 @@ def quiet_transformers():
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def folder_written(out: str | os.PathLike):
+    """Yield an empty temporary folder beside ``out`` to fill; when the block ends without an error,
+    it takes ``out``'s place. A folder already at ``out`` is moved aside (``out.old<pid>``) and removed
+    only once the new one is in place, so ``out`` never holds a half-written folder: if the block
+    raises, the temporary folder is removed and ``out`` is as it was."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = (out.with_name(f"{out.name}.{mark}{os.getpid()}") for mark in ("tmp", "old"))
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        shutil.rmtree(old, ignore_errors=True)
+        if out.exists():
+            out.rename(old)
+        try:
+            tmp.rename(out)
+        except BaseException:
+            if old.exists():
+                old.rename(out)
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 
 from rewrite.errors import ModelError
-from rewrite.model_folder import file_sha256
+from rewrite.model_folder import file_sha256, folder_written
 
 from .errors import ConfigError
 
@@ -63,10 +63,7 @@ def average_models(base: str | Path, tuned: str | Path, weight: float, out: str 
                              f"{tuned}; average a fine-tune with the model it was tuned from")
         mixed[name] = torch.lerp(a[name].float(), tensor.float(), weight).to(tensor.dtype)
 
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with folder_written(out) as tmp:
         for item in tuned.iterdir():
             if item.name not in NOT_COPIED:
                 (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
@@ -78,11 +75,5 @@ def average_models(base: str | Path, tuned: str | Path, weight: float, out: str 
             "tuned": {"path": str(tuned), "sha256": file_sha256(tuned_file)},
         }
         (tmp / "averaging.json").write_text(json.dumps(record, indent=2) + "\n")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
     log.info("averaged %s and %s (weight %.2f) into %s", base, tuned, weight, out)
     return out

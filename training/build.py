@@ -28,15 +28,13 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from rewrite.edits import Edit, apply_edits
 from rewrite.errors import InputError
-from rewrite.model_folder import file_sha256
+from rewrite.model_folder import file_sha256, folder_written
 from rewrite.align import token_opcodes
 from rewrite.text import WORD_RE, count_words, normalise_whitespace, split_sentences
 
@@ -361,11 +359,9 @@ def file_hashes(paths: list[str]) -> dict[str, str]:
 
 
 def write(rows: list[dict], out: Path, manifest: dict) -> None:
-    """Write Arrow + Parquet + manifest into a temporary folder, then rename it to ``out``."""
+    """Write Arrow + Parquet + manifest into a temporary folder that then takes ``out``'s place."""
     import datasets
 
-    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     features = datasets.Features(
         {
             "spun": datasets.Value("string"),
@@ -394,14 +390,12 @@ def write(rows: list[dict], out: Path, manifest: dict) -> None:
         cols = {k: [r[k] for r in part] for k in features}
         splits[split] = datasets.Dataset.from_dict(cols, features=features)
     dd = datasets.DatasetDict(splits)
-    dd.save_to_disk(str(tmp))  # datasets.load_from_disk(out) loads it
-    (tmp / "parquet").mkdir()
-    for split, ds in dd.items():
-        ds.to_parquet(str(tmp / "parquet" / f"{split}.parquet"))
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with folder_written(out) as tmp:
+        dd.save_to_disk(str(tmp))  # datasets.load_from_disk(out) loads it
+        (tmp / "parquet").mkdir()
+        for split, ds in dd.items():
+            ds.to_parquet(str(tmp / "parquet" / f"{split}.parquet"))
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
 
 
 def build_dataset(config: BuildConfig, progress: bool | None = None) -> dict:

@@ -433,7 +433,7 @@ def assemble(sources, out: Path) -> Path:
     """The model folder from the parts ``send`` wrote (``sources``: folders or files), with the
     tokenizer put back from the local base; ``Restorer.from_pretrained(out)`` loads it."""
     from rewrite.lm import base_folder
-    from rewrite.model_folder import file_sha256
+    from rewrite.model_folder import file_sha256, folder_written
 
     found = find_parts(sources, MODEL)
     if len(found) != 1:
@@ -441,25 +441,20 @@ def assemble(sources, out: Path) -> Path:
                             f"{len(found)}; give the folder one device call brought back")
     parts = next(iter(found.values()))
     out = Path(out)
-    tmp, tar = out.with_name(out.name + ".tmp"), out.with_name(out.name + ".tar")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tar = out.with_name(out.name + ".tar")
     try:  # a model that does not assemble leaves neither the joined tar nor a partial folder
         join_parts(parts, tar)
-        with tarfile.open(tar) as archive:
+        with folder_written(out) as tmp, tarfile.open(tar) as archive:
             archive.extractall(tmp, filter="data")
-        returned = json.loads((tmp / "returned.json").read_text())
-        tokenizer = base_folder() / "tokenizer.json"
-        if file_sha256(tokenizer) != returned["tokenizer_sha256"]:
-            raise TrainingError(f"the model was trained with another tokenizer than {tokenizer}; "
-                                "install the base the card names")
-        shutil.copy(tokenizer, tmp / "tokenizer.json")
-        (tmp / "returned.json").unlink()
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+            returned = json.loads((tmp / "returned.json").read_text())
+            tokenizer = base_folder() / "tokenizer.json"
+            if file_sha256(tokenizer) != returned["tokenizer_sha256"]:
+                raise TrainingError(f"the model was trained with another tokenizer than {tokenizer}; "
+                                    "install the base the card names")
+            shutil.copy(tokenizer, tmp / "tokenizer.json")
+            (tmp / "returned.json").unlink()
     finally:
         tar.unlink(missing_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

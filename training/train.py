@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rewrite.model_folder import folder_written
+
 from .config import TrainConfig
 from .data import TokenData, load_split, save_split, tokenize_split, tokenizer_fingerprint, write_token_manifest
 from .errors import ConfigError, DatasetError, TrainingError
@@ -216,30 +218,21 @@ class Trainer:
     def save_checkpoint(self) -> None:
         if self.rank != 0:
             return
-        tmp = self.ckpt.with_name("checkpoint.tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
-        self.module.save_pretrained(tmp)
-        torch.save(
-            {
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "step": self.step,
-                "epoch": self.epoch,
-                "batch_in_epoch": self.batch_in_epoch,
-                "tokens_seen": self.tokens_seen,
-                "history": self.history,
-                "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
-            },
-            tmp / "trainer_state.pt",
-        )
-        old = self.ckpt.with_name("checkpoint.old")
-        if self.ckpt.exists():
-            self.ckpt.rename(old)
-        tmp.rename(self.ckpt)
-        if old.exists():
-            import shutil
-
-            shutil.rmtree(old)
+        with folder_written(self.ckpt) as tmp:
+            self.module.save_pretrained(tmp)
+            torch.save(
+                {
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                    "step": self.step,
+                    "epoch": self.epoch,
+                    "batch_in_epoch": self.batch_in_epoch,
+                    "tokens_seen": self.tokens_seen,
+                    "history": self.history,
+                    "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+                },
+                tmp / "trainer_state.pt",
+            )
 
     def maybe_resume(self) -> bool:
         if not (self.ckpt / "trainer_state.pt").is_file():
@@ -378,30 +371,25 @@ def export(model, tokenizer_dir: Path, config: TrainConfig, summary: dict, out: 
     """Write the self-describing model folder: bf16 safetensors, tokenizer, configs, manifest."""
     import shutil
 
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    if config.arch == "lm":
-        from .lm import export_files
-
-        export_files(model.to("cpu"), tokenizer_dir, tmp)
-    else:
-        model = model.to("cpu").to(torch.bfloat16)
-        model.save_pretrained(tmp)
-        for name in ("spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-            shutil.copy(tokenizer_dir / name, tmp / name)
-    (tmp / "training_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     manifest_file = Path(config.dataset) / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
     if config.init and (Path(config.init) / "data_manifest.json").is_file():
         manifest["init_model_data_manifest"] = json.loads((Path(config.init) / "data_manifest.json").read_text())
-    (tmp / "data_manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    (tmp / "training_summary.json").write_text(
-        json.dumps({**summary, "environment": environment()}, indent=2) + "\n"
-    )
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with folder_written(out) as tmp:
+        if config.arch == "lm":
+            from .lm import export_files
+
+            export_files(model.to("cpu"), tokenizer_dir, tmp)
+        else:
+            model = model.to("cpu").to(torch.bfloat16)
+            model.save_pretrained(tmp)
+            for name in ("spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+                shutil.copy(tokenizer_dir / name, tmp / name)
+        (tmp / "training_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+        (tmp / "data_manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        (tmp / "training_summary.json").write_text(
+            json.dumps({**summary, "environment": environment()}, indent=2) + "\n"
+        )
     return out
 
 

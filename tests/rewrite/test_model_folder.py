@@ -6,7 +6,9 @@ import ast
 import hashlib
 from pathlib import Path
 
-from rewrite.model_folder import cache_root, file_sha256
+import pytest
+
+from rewrite.model_folder import cache_root, file_sha256, folder_written
 
 PACKAGE = Path(__file__).resolve().parents[2] / "rewrite"
 
@@ -47,3 +49,27 @@ def test_no_import_loops_in_the_library():
 
     loops = sorted(name for name in graph if name != "__init__" and reaches(name, name, {name}))
     assert loops == []
+
+
+def test_folder_written_replaces_a_folder_whole_and_leaves_nothing_beside_it(tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "old.bin").write_text("old")
+    with folder_written(out) as tmp:
+        assert tmp.parent == tmp_path and tmp != out and list(tmp.iterdir()) == []
+        (tmp / "new.bin").write_text("new")
+        assert (out / "old.bin").read_text() == "old"  # the old folder stays until the block ends
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert [p.name for p in out.iterdir()] == ["new.bin"]
+
+
+def test_folder_written_keeps_the_old_folder_when_the_block_fails(tmp_path):
+    out = tmp_path / "sub" / "model"
+    with folder_written(out) as tmp:  # the parent is made, and a first write needs no old folder
+        (tmp / "a").write_text("1")
+    with pytest.raises(OSError, match="disk full"):
+        with folder_written(out) as tmp:
+            (tmp / "a").write_text("half")
+            raise OSError("disk full")
+    assert [p.name for p in out.parent.iterdir()] == ["model"]
+    assert (out / "a").read_text() == "1"

@@ -83,9 +83,10 @@ def test_a_failed_write_leaves_nothing(pair, tmp_path, monkeypatch):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(OSError):
         average_models(base, tuned, 0.5, tmp_path / "avg")
-    assert not (tmp_path / "avg").exists() and not (tmp_path / "avg.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and "avg" not in before
 
 
 def test_cli_average_models(pair, tmp_path):

@@ -144,3 +144,23 @@ def test_data_parallel_under_torchrun(dataset, tmp_path):
     assert (tmp_path / "ddp" / "model" / "model.safetensors").is_file()
     summary = json.loads((tmp_path / "ddp" / "model" / "training_summary.json").read_text())
     assert summary["steps"] == 6
+
+
+def test_a_failed_export_leaves_the_old_model_and_nothing_half_written(dataset, tmp_path):
+    from training.train import export
+
+    class FullDisk:
+        def to(self, *args):
+            return self
+
+        def save_pretrained(self, folder):
+            (folder / "model.safetensors").write_bytes(b"half")
+            raise OSError("No space left on device")
+
+    out = tmp_path / "run" / "model"
+    out.mkdir(parents=True)
+    (out / "model.safetensors").write_bytes(b"the model of an earlier run")
+    with pytest.raises(OSError, match="No space"):
+        export(FullDisk(), tmp_path / "tokenizer", tiny(dataset, tmp_path / "run"), {"steps": 0}, out)
+    assert [p.name for p in out.parent.iterdir()] == ["model"]
+    assert (out / "model.safetensors").read_bytes() == b"the model of an earlier run"
