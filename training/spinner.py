@@ -110,8 +110,21 @@ def persons(text: str) -> frozenset[str]:
 
 
 def keeps_facts(original: str, variant: Variant) -> bool:
-    """``keeps_quantities``, and the same personal pronouns on both sides."""
-    return keeps_quantities(original, variant) and persons(original) == persons(variant.text)
+    """``keeps_quantities``, the same personal pronouns on both sides, and no name brought in."""
+    return (keeps_quantities(original, variant) and persons(original) == persons(variant.text)
+            and not adds_names(original, variant))
+
+
+def adds_names(original: str, variant: Variant) -> bool:
+    """True for a variant from a lexicon we did not write that holds a capitalised word the
+    original lacks. MyThes lists people under their surnames and states under their official names
+    ("morrison" -> "Jim Morrison", "nigeria" -> "Federal Republic of Nigeria"): a swap to one
+    invents a given name, which the restorer would then learn to delete. The seed table's names
+    ("United States" -> "Joined States") are ours and keep theirs."""
+    if variant.source in ("seed", "rules"):
+        return False
+    have = original.lower().split()
+    return any(w[:1].isupper() and w.lower() not in have for w in variant.text.split())
 
 
 def keeps_quantities(original: str, variant: Variant) -> bool:

@@ -440,3 +440,21 @@ def test_a_capitalised_month_or_weekday_is_a_date_and_is_never_swapped(small_lex
     assert all("March began" in s and "August 3" in s and s.endswith("in May.") for s in spun)
     assert any("overwhelming crowd" in s or "grand crowd" in s for s in spun)  # the adjective still spins
     assert any("might rain" in s for s in spun)
+
+
+def test_a_thesaurus_swap_never_brings_in_a_name(small_lexicon):
+    """MyThes lists people under their surnames: "Butler" -> "Samuel Butler" invents a given name,
+    and a restorer trained on it learns to delete given names. Our seed table's names still spin."""
+    from training.lexicon import Variant
+
+    small_lexicon.entries["mythes"] = {
+        "butler": [Variant("Samuel Butler", "mythes"), Variant("Butler Act", "mythes"), Variant("servant", "mythes")],
+        "nigeria": [Variant("Federal Republic of Nigeria", "mythes")],
+    }
+    small_lexicon.entries["seed"]["house"] = [Variant("Home", "seed", "name")]
+    engine = EngineConfig("t", {"mythes": 1.0, "seed": 1.0}, 1.0, 1.0, name_spin_prob=1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    outs = {spinner.spin("The butler left Nigeria for the House.", random.Random(s), 1.0, engine)[0]
+            for s in range(30)}
+    assert all("Samuel" not in o and "Act" not in o and "Federal" not in o for o in outs), outs
+    assert any("servant" in o for o in outs) and any("Home" in o for o in outs), outs
