@@ -110,9 +110,36 @@ def persons(text: str) -> frozenset[str]:
 
 
 def keeps_facts(original: str, variant: Variant) -> bool:
-    """``keeps_quantities``, the same personal pronouns on both sides, and no name brought in."""
+    """``keeps_quantities``, the same personal pronouns on both sides, and no name or unit brought in."""
     return (keeps_quantities(original, variant) and persons(original) == persons(variant.text)
-            and not adds_names(original, variant))
+            and not adds_names(original, variant) and not adds_units(original, variant))
+
+
+# Units are facts too: "stays of up to 15 days" must not come out "15 years" (MyThes lists
+# "years" under "days"). A swap may drop one ("years" -> "a long time"), not bring one in.
+UNITS = frozenset(
+    """second minute hour day week fortnight month year decade century millennium inch foot yard
+    mile meter kilometer centimeter millimeter gram kilogram pound ounce ton liter gallon acre
+    hectare percent dollar cent euro""".split()
+)
+_UNIT_FORMS = {form: unit for unit in UNITS for form in (unit, unit + "s")} | {
+    "centuries": "century", "millennia": "millennium", "feet": "foot", "inches": "inch", "metre": "meter",
+    "metres": "meter", "kilometre": "kilometer", "kilometres": "kilometer", "centimetre": "centimeter",
+    "centimetres": "centimeter", "millimetre": "millimeter", "millimetres": "millimeter", "litre": "liter",
+    "litres": "liter", "tonne": "ton", "tonnes": "ton", "hourly": "hour", "daily": "day", "weekly": "week",
+    "monthly": "month", "yearly": "year", "annual": "year", "annually": "year",  # "daily" -> "day by day"
+}
+
+
+def units(text: str) -> frozenset[str]:
+    """The units of a phrase, singular: ``"twenty-four hour periods"`` -> ``{"hour"}``."""
+    return frozenset(_UNIT_FORMS[t] for t in text.lower().replace("-", " ").split() if t in _UNIT_FORMS)
+
+
+def adds_units(original: str, variant: Variant) -> bool:
+    """True for a variant from a lexicon we did not write with a unit the original lacks
+    ("year" -> "hour", "months" -> "fiscal years"). The seed table's are ours ("year" -> "12 months")."""
+    return variant.source not in ("seed", "rules") and not units(variant.text) <= units(original)
 
 
 def adds_names(original: str, variant: Variant) -> bool:

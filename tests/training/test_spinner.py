@@ -458,3 +458,22 @@ def test_a_thesaurus_swap_never_brings_in_a_name(small_lexicon):
             for s in range(30)}
     assert all("Samuel" not in o and "Act" not in o and "Federal" not in o for o in outs), outs
     assert any("servant" in o for o in outs) and any("Home" in o for o in outs), outs
+
+
+def test_a_thesaurus_swap_never_brings_in_a_unit(small_lexicon):
+    """"15 days" -> "15 years" changes a fact; dropping a unit ("years" -> "a long time") does not."""
+    from training.lexicon import Variant
+    from training.spinner import units
+
+    assert units("twenty-four hour periods") == {"hour"} and units("15 Centuries and 2 feet") == {"century", "foot"}
+    assert units("daily") == units("day by day") == {"day"}  # the same unit, said another way
+    small_lexicon.entries["mythes"] = {
+        "day": [Variant("year", "mythes", "word", "NOUN"), Variant("twenty-four hour period", "mythes", "word", "NOUN")],
+        "years": [Variant("long time", "mythes"), Variant("lunar months", "mythes")],
+    }
+    engine = EngineConfig("t", {"mythes": 1.0}, 1.0, 1.0)
+    spinner = Spinner(small_lexicon, SpinnerConfig(engines=[engine]))
+    outs = {spinner.spin(text, random.Random(s), 1.0, engine)[0]
+            for text in ("Stays of up to 15 days.", "It took years.") for s in range(30)}
+    assert not any("year" in o or "hour" in o or "month" in o for o in outs), outs
+    assert "It took long time." in outs, outs
