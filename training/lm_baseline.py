@@ -37,7 +37,7 @@ from rewrite.text import WORD_RE, count_words
 from .corpus import corpus_files, read_corpus
 from .errors import ConfigError
 from .lexicon import Variant
-from .spinner import inflect_variant, keeps_quantities, lemma_readings
+from .spinner import OWN_SOURCES, inflect_variant, keeps_quantities, lemma_readings
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class InverseChannel:
                         continue
                     row = exact.setdefault(spun, {})
                     row[key] = row.get(key, 0) + 1
-                    if len(words) == 1 and " " not in spun and v.kind == "word" and source not in ("seed", "rules"):
+                    if len(words) == 1 and " " not in spun and v.kind == "word" and source not in OWN_SOURCES:
                         row = lemmas.setdefault(spun, {})
                         row[key, v.pos] = row.get((key, v.pos), 0) + 1
         return cls(exact, lemmas, rank)

@@ -43,6 +43,9 @@ from .rules import SOURCE as RULES
 
 MAX_PHRASE_TOKENS = 5
 THESAURI = frozenset({"moby", "mythes", "ppdb"})
+# The sources the team wrote (seeds/spin_phrases.tsv and training/rules.py): their entries carry
+# their own part of speech and names, so the checks meant for borrowed lexicons pass them.
+OWN_SOURCES = frozenset({"seed", RULES})
 # Function words the word thesauri must not touch ("a" -> "amp", "in" -> "inch" is noise no
 # spinner produces); the seed table's phrase entries cover function-word phrases instead.
 STOPWORDS = frozenset(
@@ -140,7 +143,7 @@ def units(text: str) -> frozenset[str]:
 def adds_units(original: str, variant: Variant) -> bool:
     """True for a variant from a lexicon we did not write with a unit the original lacks
     ("year" -> "hour", "months" -> "fiscal years"). The seed table's are ours ("year" -> "12 months")."""
-    return variant.source not in ("seed", "rules") and not units(variant.text) <= units(original)
+    return variant.source not in OWN_SOURCES and not units(variant.text) <= units(original)
 
 
 def adds_names(original: str, variant: Variant) -> bool:
@@ -149,7 +152,7 @@ def adds_names(original: str, variant: Variant) -> bool:
     ("morrison" -> "Jim Morrison", "nigeria" -> "Federal Republic of Nigeria"): a swap to one
     invents a given name, which the restorer would then learn to delete. The seed table's names
     ("United States" -> "Joined States") are ours and keep theirs."""
-    if variant.source in ("seed", "rules") or variant.text.islower():  # most variants: a fast exit
+    if variant.source in OWN_SOURCES or variant.text.islower():  # most variants: a fast exit
         return False
     have = original.lower().split()
     return any(w[:1].isupper() and w.lower() not in have for w in variant.text.split())
@@ -395,7 +398,7 @@ class Spinner:
         for table in self.lexicon.entries.values():
             # seed entries without a pos match their exact form only
             variants = [v for v in table.get(lemma, ()) if v.kind in _LEMMA_KINDS and (
-                v.pos == upos if v.pos else v.source not in ("seed", "rules")) and keeps_facts(lemma, v)]
+                v.pos == upos if v.pos else v.source not in OWN_SOURCES) and keeps_facts(lemma, v)]
             for source, run in groupby(variants, _SOURCE):
                 kept.setdefault(source, []).extend(run)
         self._lemma_cache[(lemma, upos)] = kept
