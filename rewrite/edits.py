@@ -31,12 +31,19 @@ class Edit:
     # Where a training edit came from: a lexicon source ("seed", "ppdb", ...) or "pairs" for a
     # real pair; empty for the restorer's edits, and then left out of ``to_dict`` (never in repr).
     source: str = dataclasses.field(default="", repr=False)
+    # Other wordings the restorer weighed for the place, best first: ({"value", "score"}, ...).
+    alternatives: tuple = dataclasses.field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        """JSON-ready: offset, length, original, replacement, confidence (and source when set)."""
+        """JSON-ready: offset, length, original, replacement, confidence (and source and
+        alternatives when set)."""
         out = dataclasses.asdict(self)
         if not self.source:
             del out["source"]
+        if self.alternatives:
+            out["alternatives"] = [dict(a) for a in self.alternatives]
+        else:
+            del out["alternatives"]
         return out
 
 

@@ -34,6 +34,7 @@ from .backends import load_backend
 from .generated import Generated
 from .edits import Edit, apply_edits
 from .errors import Cancelled, InputError, ModelError
+from .finder import SpinFinder, has_finder
 from .guard import GuardConfig, check_change, check_sentence
 from .model_folder import describe_model
 from .text import WORD_RE, count_words, is_word, normalise_whitespace, quote_spans, split_long, split_sentences
@@ -42,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 SHIPPED_MODELS = Path(__file__).parent / "models"  # each folder a model, usable by its name
 DEFAULT_MODEL = SHIPPED_MODELS / "default"
+# "auto": the spin finder when the model folder has one, else the backend alone; "fast": the
+# backend alone (the T5's own edits); "find": the finder, an error where the folder has none.
+MODES = ("auto", "fast", "find")
 
 _LINE_RE = re.compile(r"[^\r\n]+")
 
@@ -54,9 +58,12 @@ class Restoration:
     text: str
     edits: list[Edit]
     spin_ratio: float
+    # Places the detector is sure were spun but that no edit restores (``rewrite.finder.Flag``).
+    flags: list = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "edits": [e.to_dict() for e in self.edits], "spin_ratio": self.spin_ratio}
+        return {"text": self.text, "edits": [e.to_dict() for e in self.edits], "spin_ratio": self.spin_ratio,
+                "flags": [f.to_dict() for f in self.flags]}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,10 +104,12 @@ class _Segment:
 class Restorer:
     """Restores spun text with a backend (see ``rewrite.backends``) and reports every edit."""
 
-    def __init__(self, backend, config: RestorerConfig | None = None, model_folder: Path | None = None):
+    def __init__(self, backend, config: RestorerConfig | None = None, model_folder: Path | None = None,
+                 finder=None):
         self.backend = backend
         self.config = config or RestorerConfig()
         self.model_folder = model_folder
+        self.finder = finder  # rewrite.finder.SpinFinder, or None: the backend's edits alone
 
     @classmethod
     def from_pretrained(
@@ -109,6 +118,7 @@ class Restorer:
         backend: str = "auto",
         config: RestorerConfig | None = None,
         threads: int = 0,
+        mode: str = "auto",
     ) -> "Restorer":
         """Load a model folder (``None``: the shipped default model; a shipped model's name, e.g.
         ``"fast"``: that model) with a backend.
@@ -126,8 +136,17 @@ class Restorer:
                     "with `unspin train` and pass its folder (--model DIR)"
                 )
             path = DEFAULT_MODEL
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
         backend_impl = load_backend(path, backend, threads=threads)
-        return cls(backend_impl, config or model_restorer_config(Path(path)), Path(path))
+        config = config or model_restorer_config(Path(path))
+        finder = None
+        if mode != "fast" and has_finder(Path(path)):
+            finder = SpinFinder.load(Path(path), threads=threads)
+            config = dataclasses.replace(config, min_confidence=finder.config.min_confidence)
+        elif mode == "find":
+            raise ModelError(f"{path} has no spin finder (finder.json and detector/); use mode 'fast'")
+        return cls(backend_impl, config, Path(path), finder)
 
     @functools.cached_property
     def model_info(self) -> dict:
@@ -167,7 +186,11 @@ class Restorer:
         found: list[list[tuple[Edit, int]]] = [[] for _ in texts]
         for segment, output in zip(segments, outputs):
             found[segment.doc].extend(self._edits(segment, output))
-        return [_restoration(text, edits, min_confidence, protect_quotes) for text, edits in zip(texts, found)]
+        flags: list[list] = [[] for _ in texts]
+        if self.finder is not None:  # the backend's edits become candidates among the finder's
+            found, flags = self.finder.find(texts, segments, [[e for e, _ in row] for row in found], cancel)
+        return [_restoration(text, edits, min_confidence, protect_quotes, doc_flags)
+                for text, edits, doc_flags in zip(texts, found, flags)]
 
     def _segments(self, doc: int, text: str) -> Iterable[_Segment]:
         """Lines -> sentences -> pieces of at most ``max_words`` tokens that hold a word."""
@@ -262,15 +285,15 @@ _CONFIG_FIELDS = {f.name for f in dataclasses.fields(RestorerConfig)} - {"guard"
 
 
 def _restoration(
-    text: str, candidates: list[tuple[Edit, int]], min_confidence: float, protect_quotes: bool
+    text: str, candidates: list[tuple[Edit, int]], min_confidence: float, protect_quotes: bool, flags=()
 ) -> Restoration:
     """Filter one text's edits (each with the number of words it restores) and apply them."""
     quotes = quote_spans(text) if protect_quotes else []
     kept = [(e, words) for e, words in candidates if e.confidence >= min_confidence and not _overlaps(e, quotes)]
-    edits = [edit for edit, _ in kept]
+    edits = sorted((edit for edit, _ in kept), key=lambda e: e.offset)
     total = count_words(text)
     spin_ratio = min(1.0, sum(words for _, words in kept) / total) if total else 0.0
-    return Restoration(apply_edits(text, edits), edits, spin_ratio)
+    return Restoration(apply_edits(text, edits), edits, spin_ratio, list(flags))
 
 
 def _check_text(text: object) -> str:
