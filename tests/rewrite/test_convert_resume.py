@@ -36,9 +36,9 @@ def make_inputs(root: Path) -> None:
 
 
 def start(src: Path, out: Path, delay: float, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "UNSPIN_FAKE_DELAY": str(delay), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "UNSPIN_FAKE_DELAY": str(delay), "UNSPIN_FAKE_BATCH_FILES": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "tests.rewrite.convert_fakes", str(src), "--out", str(out), "--report",
-           str(out.parent / f"{out.name}.jsonl"), "--batch-files", "1", "--no-progress", *extra]
+           str(out.parent / f"{out.name}.jsonl"), "--no-progress", *extra]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -1,5 +1,5 @@
-"""Where a conversion run reads and writes: input discovery and path checks, atomic output
-files, and the SQLite manifest that makes a run resumable.
+"""Where a conversion run reads and writes: input discovery and path checks, and the SQLite
+manifest that makes a run resumable (outputs are written with ``rewrite.files.atomic_write``).
 
     >>> plan = discover(["docs/"], globs=("*.md",))          # files, their relative paths, skipped ones
     >>> check_paths([Path("docs")], Path("clean"), Path("report.jsonl"), plan)
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
-import logging
 import os
 import sqlite3
 import stat
@@ -19,14 +18,11 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .convert_docs import DocResult
-from .errors import InputError
+from ..errors import InputError
+from .docs import DocResult
 from .formats import format_of
 
-logger = logging.getLogger(__name__)
-
 MANIFEST_NAME = ".unspin-manifest.sqlite"
-TEMP_MARK = ".unspin-tmp-"
 
 
 @dataclasses.dataclass
@@ -130,44 +126,6 @@ def check_paths(sources: list[Path], out: Path, report: Path | None, plan: Plan)
 
 def _inside(path: Path, folders: list[Path]) -> bool:
     return any(path == f or f in path.parents for f in folders)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a fsynced temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_temp_files(out: Path) -> int:
-    """Delete temporary files a killed run left in ``out``; returns how many."""
-    removed = 0
-    for root, _, names in os.walk(out):
-        for name in names:
-            if name.startswith(".") and TEMP_MARK in name:
-                os.unlink(os.path.join(root, name))
-                removed += 1
-    if removed:
-        logger.info("removed %d temporary files left by an interrupted run", removed)
-    return removed
 
 
 class Manifest:

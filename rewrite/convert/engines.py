@@ -1,7 +1,7 @@
 """Where a conversion run restores: in this process, in spawned worker processes, or on Ray.
 
 Each engine loads the restorer once per worker from a picklable factory (``RestorerFactory``)
-and turns batches of ``Job``s into ``DocResult``s (``rewrite.convert_docs.convert_jobs``).
+and turns batches of ``Job``s into ``DocResult``s (``rewrite.convert.docs.convert_jobs``).
 
     >>> engine = make_engine("local", 2, None, RestorerFactory("models/news"))
     >>> model_id(engine.model_info())
@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from .convert_docs import ConvertOptions, DocResult, Job, convert_jobs
-from .errors import UnspinError
-from .model_folder import available_cpus
+from ..errors import UnspinError
+from ..model_folder import available_cpus
+from .docs import ConvertOptions, DocResult, Job, convert_jobs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +32,7 @@ class RestorerFactory:
     threads: int | None = None  # backend threads in this worker (None: the library default)
 
     def __call__(self):
-        from . import Restorer
+        from .. import Restorer
 
         return Restorer.from_pretrained(self.model_dir, backend=self.backend, threads=self.threads or 0)
 

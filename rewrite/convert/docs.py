@@ -3,7 +3,7 @@
     >>> convert_jobs([Job("a.txt", b"They mentioned it.\n", "sha")], restorer, ConvertOptions())[0].output
     b'They said it.\n'
 
-Each file is parsed by its format handler (``rewrite.formats``); the prose of all files in the
+Each file is parsed by its format handler (``rewrite.convert.formats``); the prose of all files in the
 batch goes to the restorer in one ``restore_many`` call; the edits that fall inside editable
 prose are spliced back and the file is rendered in its own encoding. ``ConvertOptions`` are the
 settings a worker needs (small and picklable; Ray actors and spawned processes get them too).
@@ -19,10 +19,10 @@ import logging
 import re
 from pathlib import Path
 
-from .errors import InputError, ModelError
-from .edits import Edit
+from ..edits import Edit
+from ..errors import InputError, ModelError
+from ..text import count_words
 from .formats import Document, FormatOptions, parse
-from .text import count_words
 
 logger = logging.getLogger(__name__)
 

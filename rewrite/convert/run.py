@@ -5,9 +5,9 @@
     (1180, 3, 2410.5)
 
 This module holds the run (``convert_files``, its config and summary); each concern has its own
-module: ``rewrite.convert_docs`` (one batch of documents: parse, restore, splice, render),
-``rewrite.convert_store`` (discovery, path checks, atomic outputs, the manifest) and
-``rewrite.convert_engines`` (in-process, process-pool and Ray restorers).
+module: ``rewrite.convert.docs`` (one batch of documents: parse, restore, splice, render),
+``rewrite.convert.store`` (discovery, path checks, the manifest) and
+``rewrite.convert.engines`` (in-process, process-pool and Ray restorers).
 
 What a run does (``convert_files`` reads in this order):
 
@@ -24,7 +24,7 @@ What a run does (``convert_files`` reads in this order):
 4. ``_batches``: each input is read and hashed; one the manifest records with the same hash,
    model id and settings is skipped (its recorded report line is re-emitted); the others go to
    the workers in small batches.
-5. Workers parse each file (``rewrite.formats``), send its sentences to ``restore_many`` in one
+5. Workers parse each file (``rewrite.convert.formats``), send its sentences to ``restore_many`` in one
    batch, keep the edits that fall inside prose, and return the rendered bytes.
 6. ``_Recorder.finish``: the output is written to a temporary file, fsynced and renamed over
    the target; only then is the manifest row written. A kill at any moment therefore leaves
@@ -43,11 +43,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .convert_docs import ConvertOptions, DocResult, Job, convert_jobs
-from .convert_engines import RestorerFactory, make_engine, model_id
-from .convert_store import MANIFEST_NAME, Manifest, Plan, atomic_write, check_paths, discover, non_regular, remove_temp_files
-from .errors import InputError, UnspinError
+from ..errors import InputError, UnspinError
+from ..files import atomic_write, remove_temp_files
+from .docs import ConvertOptions, DocResult, Job, convert_jobs
+from .engines import RestorerFactory, make_engine, model_id
 from .formats import FormatOptions
+from .store import MANIFEST_NAME, Manifest, Plan, check_paths, discover, non_regular
 
 logger = logging.getLogger(__name__)
 
@@ -294,20 +295,3 @@ def convert_files(sources: Iterable[str | os.PathLike], config: ConvertConfig, r
     logger.debug("%s", summary.describe())
     return summary
 
-
-__all__ = [
-    "ConvertConfig",
-    "ConvertOptions",
-    "DocResult",
-    "Job",
-    "Manifest",
-    "RestorerFactory",
-    "Summary",
-    "UnspinError",
-    "check_paths",
-    "convert_files",
-    "convert_jobs",
-    "discover",
-    "MANIFEST_NAME",
-    "model_id",
-]

@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
-from .convert_docs import ConvertOptions, DocResult, Job, convert_jobs
-from .errors import InputError
+from ..errors import InputError
+from .docs import ConvertOptions, DocResult, Job, convert_jobs
 
 logger = logging.getLogger(__name__)
 
