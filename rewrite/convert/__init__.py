@@ -5,8 +5,9 @@
 
 Modules: ``run`` (the run: config, summary, progress, the crash-safe recording order),
 ``docs`` (one batch of documents: parse, restore, splice, render), ``formats`` (one module per
-file format), ``store`` (discovery, path checks, the manifest), ``engines`` and ``ray_engine``
-(where the restorer runs) and ``cli`` (``unspin convert``).
+file format), ``tables`` (Parquet files and ``datasets`` folders, and ``map_dataset`` for a
+``datasets.Dataset`` in Python), ``store`` (discovery, path checks, the manifest), ``engines``
+and ``ray_engine`` (where the restorer runs) and ``cli`` (``unspin convert``).
 """
 
 from ..errors import UnspinError
@@ -14,6 +15,7 @@ from .docs import ConvertOptions, DocResult, Job, convert_jobs
 from .engines import RestorerFactory, model_id
 from .run import ConvertConfig, Summary, convert_files
 from .store import MANIFEST_NAME, Manifest, check_paths, discover
+from .tables import map_dataset
 
 __all__ = [
     "ConvertConfig",
@@ -28,6 +30,7 @@ __all__ = [
     "convert_files",
     "convert_jobs",
     "discover",
+    "map_dataset",
     "MANIFEST_NAME",
     "model_id",
 ]

@@ -27,7 +27,7 @@ EXIT_FAILED_FILES = 2
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Run here, or on a Ray cluster.")
 @click.option("--address", help="Ray cluster to join: 'auto' on a cluster node, 'ray://HEAD:10001' from outside. Default: a local Ray.")
 @click.option("--field", default="text", show_default=True, help="JSONL: the field holding the text.")
-@click.option("--column", default="text", show_default=True, help="CSV: the header name of the column holding the text.")
+@click.option("--column", default="text", show_default=True, help="CSV, Parquet and datasets folders: the column holding the text.")
 @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="Model folder (default: the shipped model).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help="Decoder: torch (exact greedy output), torch-greedy (slow baseline), ct2 (CTranslate2 int8), auto (the fastest installed).")
 @click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=None, help="Drop edits the model is less sure of (default: the model's recommended threshold).")
@@ -35,10 +35,13 @@ EXIT_FAILED_FILES = 2
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal; log lines otherwise).")
 def convert(sources, out, globs, report, workers, engine, address, field, column, model_dir, backend,
             min_confidence, protect_quotes, progress):
-    """Restore spun wording in files and folders (.txt, .md, .jsonl, .csv, .html).
+    """Restore spun wording in files and folders (.txt, .md, .jsonl, .csv, .html), Parquet files
+    and datasets folders (save_to_disk).
 
     Outputs mirror the inputs under --out. A manifest in --out records every finished file, so an
-    interrupted run resumes where it stopped and a rerun redoes only files that changed.
+    interrupted run resumes where it stopped and a rerun redoes only files that changed. A Parquet
+    file or datasets folder comes back in its format with COLUMN_restored, COLUMN_edits (JSON) and
+    spin_ratio beside --column; it resumes batch by batch.
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
