@@ -176,9 +176,13 @@ def _report_edits(document: Document, changes: list[list[Edit]]) -> list[dict]:
     return edits
 
 
-def spin_ratio(words: int, changes: list[Edit]) -> float:
-    """Share of ``words`` the accepted ``changes`` touch (an insertion counts as one word)."""
-    changed = sum(count_words(ch.original) or 1 for ch in changes)
+def changed_words(originals) -> int:
+    """Words the edits with these ``original``s touch (an insertion counts as one word)."""
+    return sum(count_words(original) or 1 for original in originals)
+
+
+def spin_ratio(words: int, changed: int) -> float:
+    """Share of ``words`` that edits touched, as the report and the table column give it."""
     return round(min(1.0, changed / words), 4) if words else 0.0
 
 
@@ -195,7 +199,7 @@ def _finish_document(job: Job, document: Document, units: list[_Unit], restorati
         job.sha256,
         output,
         words,
-        spin_ratio(words, [ch for changes in per_segment for ch in changes]),
+        spin_ratio(words, changed_words(ch.original for changes in per_segment for ch in changes)),
         _report_edits(document, per_segment),
         list(document.problems),
     )
@@ -295,7 +299,9 @@ def restore_cells(texts: list, restorer, options: ConvertOptions) -> list[CellRe
     ``ModelError`` stops the run. Cells that are not strings come back as ``restored=None``.
     """
     segments = {k: Segment.whole(text, {}) for k, text in enumerate(texts) if isinstance(text, str)}
-    units = [_Unit(k, 0, texts[k]) for k in segments if count_words(texts[k])]
+    words = {k: count_words(texts[k]) for k in segments}
+    units = [_Unit(k, 0, texts[k]) for k in segments if words[k]]
+    failed, error = set(), None
     try:
         restorations = _restore(restorer, [u.view for u in units], options)
     except ModelError:
@@ -304,19 +310,19 @@ def restore_cells(texts: list, restorer, options: ConvertOptions) -> list[CellRe
         if len(units) > 1:
             logger.warning("a batch of %d cells failed (%s); retrying them one by one", len(units), exc)
             return [restore_cells([text], restorer, options)[0] for text in texts]
-        failed = {unit.doc for unit in units}
-        return [CellResult(None, None, None, count_words(text), f"conversion error: {exc}") if k in failed
-                else CellResult(text if k in segments else None, [] if k in segments else None, 0.0 if k in segments else None)
-                for k, text in enumerate(texts)]
+        failed, error, restorations = {unit.doc for unit in units}, f"conversion error: {exc}", []
     accepted = {unit.doc: _non_overlapping(_accepted(unit, r, segments[unit.doc])) for unit, r in zip(units, restorations)}
     results = []
     for k, text in enumerate(texts):
-        if k not in segments:
+        if k in failed:
+            results.append(CellResult(None, None, None, words[k], error))
+        elif k not in segments:
             results.append(CellResult(None, None, None))
-            continue
-        changes = accepted.get(k, [])
-        words = count_words(text)
-        results.append(CellResult(apply_edits(text, changes), [ch.to_dict() for ch in changes], spin_ratio(words, changes), words))
+        else:
+            changes = accepted.get(k, [])
+            edits = [ch.to_dict() for ch in changes]
+            ratio = spin_ratio(words[k], changed_words(ch.original for ch in changes))
+            results.append(CellResult(apply_edits(text, changes), edits, ratio, words[k]))
     return results
 
 

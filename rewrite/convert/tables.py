@@ -38,8 +38,7 @@ from pathlib import Path
 
 from ..errors import InputError, UnspinError
 from ..files import atomic_target
-from ..text import count_words
-from .docs import ConvertOptions, DocResult, RowBatch, RowResults, restore_cells, restore_rows
+from .docs import ConvertOptions, DocResult, RowBatch, RowResults, changed_words, restore_cells, restore_rows, spin_ratio
 
 logger = logging.getLogger(__name__)
 
@@ -97,21 +96,19 @@ class _Table:
 
     def __init__(self, path: Path, kind: str, batch_rows: int):
         pa, pq, datasets = _require()
-        self.path, self.kind = path, kind
+        self.kind = kind
         if kind == "parquet":
             try:
-                file = pq.ParquetFile(path)
+                schema, rows = pq.read_schema(path), pq.read_metadata(path).num_rows
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"not a readable Parquet file: {exc}") from None
-            self.loaded = None
-            self.splits = [_Split(None, file.schema_arrow, file.metadata.num_rows,
-                                  lambda: pq.ParquetFile(path).iter_batches(batch_size=batch_rows))]
+            self.splits = [_Split(None, schema, rows, lambda: pq.ParquetFile(path).iter_batches(batch_size=batch_rows))]
             return
         try:
-            self.loaded = datasets.load_from_disk(str(path))
+            loaded = datasets.load_from_disk(str(path))
         except Exception as exc:  # noqa: BLE001 - datasets raises many kinds (an empty split: IndexError)
             raise InputError(f"datasets.load_from_disk cannot read it ({type(exc).__name__}: {exc})") from None
-        items = self.loaded.items() if isinstance(self.loaded, datasets.DatasetDict) else [(None, self.loaded)]
+        items = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
         self.splits = [
             _Split(name, ds.features.arrow_schema, ds.num_rows,
                    lambda ds=ds: ds.with_format("arrow").iter(batch_size=batch_rows), ds)
@@ -207,7 +204,7 @@ class _Parts:
         cells = result.cells
         counts = {
             "words": sum(cell.words for cell in cells if cell.error is None),
-            "changed": sum(count_words(e["original"]) or 1 for cell in cells for e in cell.edits or ()),
+            "changed": changed_words(e["original"] for cell in cells for e in cell.edits or ()),
             "edits": sum(len(cell.edits or ()) for cell in cells),
             "errors": [{"row": start + k, **({"split": split} if split else {}), "reason": cell.error}
                        for k, cell in enumerate(cells) if cell.error][:MAX_REPORTED_ERRORS],
@@ -295,7 +292,7 @@ def convert_table(path: Path, rel: str, run: TableRun, sha256: str) -> DocResult
     words = totals["words"]
     return DocResult(
         rel, "partial" if totals["failed"] else "ok", sha256, None, words,
-        round(min(1.0, totals["changed"] / words), 4) if words else 0.0, [], errors,
+        spin_ratio(words, totals["changed"]), [], errors,
         written=True, rows=table.rows, edit_count=totals["edits"],
     )
 

@@ -65,6 +65,8 @@ class Segment:
         self.runs = kept
 
     def protect_urls(self) -> None:
+        if "://" not in self.text and "www." not in self.text and "@" not in self.text:
+            return  # nothing _URL_RE could match; scanning prose for it costs more than the rest of parsing
         for match in _URL_RE.finditer(self.text):
             self.protect(*match.span())
 
