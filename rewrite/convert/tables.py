@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import shutil
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARTS_DIR = ".unspin-parts"
 MAX_REPORTED_ERRORS = 100
-_ROW_GROUP_BYTES = 64 << 20  # Parquet output: a row group is written when this much is buffered
+_ROW_GROUP_BYTES = 32 << 20  # Parquet output: a row group is written when this much is buffered
 
 
 def table_kind(path: Path) -> str | None:
@@ -87,7 +88,7 @@ class _Split:
     name: str | None
     schema: object  # pyarrow.Schema
     rows: int
-    batches: Callable[[], Iterator]  # a fresh iterator of pyarrow record batches / tables
+    batches: Callable[[list[str] | None], Iterator]  # columns (None: all) -> a fresh iterator of record batches / tables
     dataset: object = None  # the datasets.Dataset (datasets folders only)
 
 
@@ -102,7 +103,7 @@ class _Table:
                 schema, rows = pq.read_schema(path), pq.read_metadata(path).num_rows
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"not a readable Parquet file: {exc}") from None
-            self.splits = [_Split(None, schema, rows, lambda: pq.ParquetFile(path).iter_batches(batch_size=batch_rows))]
+            self.splits = [_Split(None, schema, rows, lambda columns: _parquet_batches(pq, path, batch_rows, columns))]
             return
         try:
             loaded = datasets.load_from_disk(str(path))
@@ -111,7 +112,8 @@ class _Table:
         items = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
         self.splits = [
             _Split(name, ds.features.arrow_schema, ds.num_rows,
-                   lambda ds=ds: ds.with_format("arrow").iter(batch_size=batch_rows), ds)
+                   lambda columns, ds=ds: (ds.select_columns(columns) if columns else ds).with_format("arrow").iter(batch_size=batch_rows),
+                   ds)
             for name, ds in items
         ]
 
@@ -121,6 +123,12 @@ class _Table:
     @property
     def rows(self) -> int:
         return sum(split.rows for split in self.splits)
+
+
+def _parquet_batches(pq, path: Path, batch_rows: int, columns: list[str] | None) -> Iterator:
+    """Record batches of ``batch_rows`` rows, reading pages as they are needed (not a whole row
+    group's column chunks at once, which can be most of a file written in one go)."""
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 22).iter_batches(batch_size=batch_rows, columns=columns)
 
 
 def check_column(schemas: list[tuple], column: str) -> None:
@@ -256,6 +264,10 @@ def convert_table(path: Path, rel: str, run: TableRun, sha256: str) -> DocResult
     such column, unreadable file, missing extra) come back as a failed result."""
     column = run.options.formats.column
     try:
+        _require()
+    except InputError as exc:  # not recorded as done: installing the extra and rerunning converts it
+        return DocResult.failure(rel, sha256, str(exc), cacheable=False)
+    try:
         table = _Table(path, table_kind(path), run.batch_rows)
         table.check_column(column)
     except InputError as exc:
@@ -274,7 +286,7 @@ def convert_table(path: Path, rel: str, run: TableRun, sha256: str) -> DocResult
     tags: dict[str | None, list[tuple]] = {split.name: [] for split in table.splits}
 
     def pending() -> Iterator[RowBatch]:
-        for split, tag, batch in _tagged_batches(table):
+        for split, tag, batch in _tagged_batches(table, [column]):
             tags[split.name].append(tag)
             counts = parts.counts(tag)
             if counts is not None:  # finished by an earlier run
@@ -297,11 +309,11 @@ def convert_table(path: Path, rel: str, run: TableRun, sha256: str) -> DocResult
     )
 
 
-def _tagged_batches(table: _Table) -> Iterator[tuple]:
+def _tagged_batches(table: _Table, columns: list[str] | None = None) -> Iterator[tuple]:
     """``(split, (split name, first row, rows), batch)`` for every batch of every split."""
     for split in table.splits:
         start = 0
-        for batch in split.batches():
+        for batch in split.batches(columns):
             yield split, (split.name, start, batch.num_rows), batch
             start += batch.num_rows
 
@@ -331,10 +343,10 @@ def _assemble(table: _Table, parts: _Parts, target: Path, tags: dict) -> None:
         with atomic_target(target) as tmp:
             with pq.ParquetWriter(str(tmp), schema) as writer:
                 buffered, size = [], 0
-                for _, tag, batch in _tagged_batches(table):
-                    added = parts.read(tag)
-                    if added.num_rows != batch.num_rows:
+                for (_, tag, batch), done in itertools.zip_longest(_tagged_batches(table), tags[None], fillvalue=(None,) * 3):
+                    if tag != done:
                         raise UnspinError(f"{target.name}: the input changed during the run; rerun to convert it again")
+                    added = parts.read(tag)
                     arrays = list(batch.columns) + [added.column(k).combine_chunks() for k in range(added.num_columns)]
                     buffered.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
                     size += buffered[-1].nbytes

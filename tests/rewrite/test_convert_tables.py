@@ -102,10 +102,13 @@ def test_save_to_disk_folders_round_trip_through_the_cli(tmp_path):
     source.save_to_disk(str(tmp_path / "src" / "single"))
     datasets.DatasetDict({"train": source, "test": source.select([0, 1])}).save_to_disk(str(tmp_path / "src" / "splits"))
     (tmp_path / "src" / "notes.txt").write_text("They mentioned it.\n")
+    (tmp_path / "src" / "deep").mkdir()
+    pq.write_table(pa.table(rows()), tmp_path / "src" / "deep" / "t.parquet")
     result = CliRunner().invoke(convert_command, [str(tmp_path / "src"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert "3 files: 3 ok" in result.output
+    assert "4 files: 4 ok" in result.output  # a walked folder: documents, datasets folders, Parquet files
     assert (tmp_path / "out" / "notes.txt").read_text() == "They said it.\n"
+    check_rows(pq.read_table(tmp_path / "out" / "deep" / "t.parquet").to_pylist())
     single = datasets.load_from_disk(str(tmp_path / "out" / "single"))
     assert single.features["id"] == datasets.Value("int32")  # the input's features are kept
     check_rows(list(single))
@@ -214,7 +217,7 @@ def test_a_base_install_imports_the_converter_without_pyarrow_or_datasets(tmp_pa
     block = ("import sys\nclass Block:\n    def find_spec(self, name, path=None, target=None):\n"
              "        if name.split('.')[0] in ('pyarrow', 'datasets'):\n            raise ImportError(name=name)\n"
              "sys.meta_path.insert(0, Block())\n")
-    (tmp_path / "t.parquet").write_bytes(b"PAR1")
+    pq.write_table(pa.table({"text": ["They mentioned it."]}), tmp_path / "t.parquet")
     code = block + (
         "from rewrite.convert import ConvertConfig, convert_files\n"
         "from tests.rewrite.convert_fakes import make_fake\n"
@@ -224,6 +227,10 @@ def test_a_base_install_imports_the_converter_without_pyarrow_or_datasets(tmp_pa
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "need pyarrow and datasets" in result.stdout and "pip install 'unspin[convert]'" in result.stdout
+    # Not recorded as done: with the extra installed, the same command converts it.
+    summary = convert_files([tmp_path / "t.parquet"], ConvertConfig(out=str(tmp_path / "out"), progress=False), make_fake)
+    assert (summary.ok, summary.cached) == (1, 0)
+    assert pq.read_table(tmp_path / "out" / "t.parquet").column("text_restored").to_pylist() == ["They said it."]
 
 
 @pytest.mark.slow  # a process pool: results come back out of order
