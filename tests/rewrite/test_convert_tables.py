@@ -240,3 +240,23 @@ def test_two_workers_give_the_same_table(tmp_path):
         convert_files([tmp_path / "in.parquet"], ConvertConfig(out=str(tmp_path / name), workers=workers, batch_rows=3,
                                                                progress=False), make_fake)
     assert pq.read_table(tmp_path / "one" / "in.parquet").equals(pq.read_table(tmp_path / "two" / "in.parquet"))
+
+
+def test_the_real_restorer_on_a_parquet_file_and_through_map_dataset(tiny_model_dir, tmp_path):
+    """The shipped pipeline with the tiny random model: mechanics (columns, edits that rebuild the
+    restored text, the same answer from the CLI path and from map_dataset), not quality."""
+    from rewrite import Restorer
+    from rewrite.convert import RestorerFactory
+
+    texts = ["The president mentioned on Wednesday that the war must end.", None, "At least 15 people were killed."]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "in.parquet")
+    summary = convert_files([tmp_path / "in.parquet"], ConvertConfig(out=str(tmp_path / "out"), progress=False),
+                            RestorerFactory(str(tiny_model_dir), threads=1))
+    assert (summary.ok, summary.failed) == (1, 0)
+    converted = pq.read_table(tmp_path / "out" / "in.parquet").to_pylist()
+    for row in converted:
+        if row["text"] is not None:
+            assert apply_edits(row["text"], [Edit(**e) for e in json.loads(row["text_edits"])]) == row["text_restored"]
+    mapped = map_dataset(Restorer.from_pretrained(str(tiny_model_dir), threads=1), datasets.Dataset.from_dict({"text": texts}), "text")
+    assert [{k: r[k] for k in ("text_restored", "text_edits", "spin_ratio")} for r in mapped] == \
+        [{k: r[k] for k in ("text_restored", "text_edits", "spin_ratio")} for r in converted]
