@@ -14,6 +14,7 @@ The response follows LanguageTool's matches: each change is an edit with an ``of
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -198,9 +199,15 @@ class HealthOut(BaseModel):
 
 def state_limits(openapi: dict[str, Any], *, max_text_chars: int, max_batch_texts: int) -> dict[str, Any]:
     """Write an app's configured limits into the ``RestoreRequest`` schema of its OpenAPI
-    document (``maxLength`` of ``text`` and of each of ``texts``, ``maxItems`` of ``texts``)."""
+    document (``maxLength`` of ``text`` and of each of ``texts``, ``maxItems`` of ``texts``) and
+    into the form of LanguageTool's ``/v2/check`` (``maxLength`` of ``text``)."""
     fields = openapi["components"]["schemas"]["RestoreRequest"]["properties"]
     fields["text"]["maxLength"] = max_text_chars
     fields["texts"]["maxItems"] = max_batch_texts
     fields["texts"]["items"]["maxLength"] = max_text_chars
+    check = openapi["paths"].get("/v2/check", {}).get("post")
+    if check is not None:
+        form = copy.deepcopy(check["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"])
+        form["properties"]["text"]["maxLength"] = max_text_chars
+        check["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"] = form
     return openapi
