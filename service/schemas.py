@@ -177,6 +177,27 @@ class RestoreResponse(BaseModel):
     results: list[RestorationOut]
 
 
+class CurvePoint(BaseModel):
+    """The model's quality at one threshold, on annotated real spun text."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    min_confidence: float = Field(description="Edits below this confidence dropped.")
+    recall: float = Field(description="Share of the places real spinners changed that were restored.")
+    wrongful_per_100_words: float = Field(description="Edits outside those places, per 100 words.")
+
+
+class CurveOut(BaseModel):
+    """The served model's quality curve (``unspin evaluate --markup``), for choosing a threshold."""
+
+    min_confidence: float | None = Field(
+        description="The model's own threshold: what requests without min_confidence get."
+    )
+    source: str | None = Field(None, description="What the curve was measured on.")
+    files_scored: int | None = Field(None, description="Annotated files scored.")
+    points: list[CurvePoint] = Field(description="One per threshold scored, by min_confidence; empty when none.")
+
+
 class ErrorOut(BaseModel):
     """Every error answer: ``detail`` says what went wrong and what to do."""
 
