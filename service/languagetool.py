@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rewrite.text import count_words, split_sentences
 from service.batcher import Options
 from service.deps import BatcherDep, RestorerDep, SettingsDep, key_accepted
+from service.routes import _ERRORS as V1_ERRORS
 from service.routes import CLIENT_CLOSED_REQUEST, ClientLeft, check_limits, unless_client_leaves
 from service.schemas import MAX_TEXT_CHARS, ErrorOut
 from service.settings import Settings
@@ -431,15 +432,10 @@ def _wanted(match: Match, params: CheckParams) -> bool:
 # --- routes ----------------------------------------------------------------------------------
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut, "description": description}
-    for code, description in {
-        400: "No text/data, data that is not LanguageTool's JSON, or a language other than English.",
-        401: "Missing or wrong API key (only when UNSPIN_API_KEY is set).",
-        413: "Body or text over its limit.",
-        415: "A body that is not application/x-www-form-urlencoded.",
-        503: "Model not loaded yet, or the queue is full; see Retry-After.",
-        504: "The check took longer than the request time limit.",
-    }.items()
+    **{code: V1_ERRORS[code] for code in (401, 413, 503, 504)},
+    400: {"model": ErrorOut, "description": "No text/data, data that is not LanguageTool's JSON, or a language "
+                                            "other than English."},
+    415: {"model": ErrorOut, "description": "A body that is not application/x-www-form-urlencoded."},
 }
 
 # The form as the OpenAPI document states it. ``data`` (LanguageTool's JSON of annotations, a

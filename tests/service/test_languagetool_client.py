@@ -11,19 +11,11 @@ import sys
 import httpx
 import pytest
 
-from tests.service.service_fakes import REPO, SAMPLE_ARTICLE, wait_until
+from tests.service.service_fakes import REPO, SAMPLE_ARTICLE, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
 language_tool_python = pytest.importorskip("language_tool_python")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _answers(url: str) -> bool:
@@ -35,7 +27,7 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def server_url():
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNSPIN_") or k == "UNSPIN_CACHE"}
     env["PYTHONPATH"] = str(REPO)
     command = [sys.executable, "-c", "from unspin.cli import main; main()", "serve", "--host", "127.0.0.1",

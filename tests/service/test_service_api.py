@@ -14,6 +14,7 @@ from service.settings import Settings
 from tests.service.service_fakes import (
     FakeRestorer,
     apply_edits,
+    gated_loader,
     isolated_settings,
     running_app,
     wait_until,
@@ -28,12 +29,7 @@ def test_healthz_answers_at_once(client):
 
 def test_readyz_is_503_while_loading_then_200():
     gate = threading.Event()
-
-    def slow_loader(settings):
-        gate.wait(timeout=10)
-        return FakeRestorer()
-
-    with running_app(loader=slow_loader, wait_ready=False) as client:
+    with running_app(loader=gated_loader(gate), wait_ready=False) as client:
         assert client.get("/healthz").status_code == 200
         loading = client.get("/readyz")
         assert loading.status_code == 503

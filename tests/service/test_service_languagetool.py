@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from service.languagetool import Document, document_from_data, rule_id, utf16_index
-from tests.service.service_fakes import CancellableRestorer, FakeRestorer, running_app
+from tests.service.service_fakes import CancellableRestorer, FakeRestorer, gated_loader, running_app
 
 
 def check(client, text=None, language="en-US", **fields):
@@ -200,12 +200,7 @@ def test_the_api_key_as_a_bearer_header_or_languagetools_apikey_field():
 
 def test_while_the_model_loads_it_is_503_with_retry_after():
     gate = threading.Event()
-
-    def slow_loader(_settings):
-        gate.wait(timeout=10)
-        return FakeRestorer()
-
-    with running_app(loader=slow_loader, wait_ready=False) as client:
+    with running_app(loader=gated_loader(gate), wait_ready=False) as client:
         response = check(client, "They mentioned it.")
         gate.set()
     assert response.status_code == 503 and "Retry-After" in response.headers
