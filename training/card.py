@@ -7,6 +7,8 @@ from pathlib import Path
 
 from .evaluate import format_table
 
+CURVE_IMAGE = "curve.png"  # the quality curve beside the weights, drawn by `unspin evaluate --plot`
+
 LICENSES = {
     "wikipedia_current_events": "Wikipedia \"Portal:Current events\" news items, CC BY-SA 4.0, Wikipedia contributors",
     "enwiki_slice": "English Wikipedia articles (slice), CC BY-SA 3.0/4.0, Wikipedia contributors",
@@ -132,6 +134,10 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
         if chosen:
             lines.append(f"\nThreshold chosen on this text: {chosen['min_confidence']} (recall {chosen['recall']:.3f} at "
                          f"{chosen['wrongful_per_100_words']:.2f} wrongful edits per 100 words; {chosen['rule']}).")
+    if (folder / CURVE_IMAGE).is_file():
+        lines += ["", "![Recall against wrongful edits per 100 words, by min_confidence, the chosen threshold "
+                      f"starred]({CURVE_IMAGE})", "",
+                  f"({CURVE_IMAGE}: `unspin evaluate --markup FILES --plot {CURVE_IMAGE}`.)"]
     path = folder / "README.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -196,7 +196,14 @@ def train_process(config_file, fp32, **flags):
 @click.option("--max-examples", type=int, default=2000, show_default=True)
 @click.option("--tortured-max", type=int, default=600, show_default=True, help="Tortured phrases to test (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
-def evaluate_cmd(model, data, markup, backend, baseline, corpus, rerank_weights, max_examples, tortured_max, as_json):
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="With --markup, draw recall against wrongful edits per 100 words by min_confidence into "
+                   "this PNG, the chosen threshold marked (a model card shows a curve.png beside the weights).")
+@click.option("--compare", "compare", multiple=True, type=click.Path(file_okay=False),
+              help="With --markup, also score this model folder on the same files: its table, and its line in "
+                   "--plot (repeatable).")
+def evaluate_cmd(model, data, markup, backend, baseline, corpus, rerank_weights, max_examples, tortured_max, as_json,
+                 plot, compare):
     """Score a model on a dataset's test split against the baselines (writes metrics.json), or on
     real spun text annotated as markup (--markup: recall and wrongful edits per confidence)."""
     from .evaluate import EvalConfig, evaluate, format_table
@@ -206,9 +213,11 @@ def evaluate_cmd(model, data, markup, backend, baseline, corpus, rerank_weights,
                                "../shared/corpora) to learn which words are common")
     if baseline == "rerank" and not rerank_weights:
         raise click.UsageError("--baseline rerank needs --rerank (reranker.json from `python -m training.rerank fit`)")
+    if (plot or compare) and not markup:
+        raise click.UsageError("--plot and --compare draw and score the --markup curve; give --markup too")
     if markup:
         _evaluate_markup(model, markup, backend, as_json, corpus if baseline else (),
-                         rerank_weights if baseline == "rerank" else None)
+                         rerank_weights if baseline == "rerank" else None, plot=plot, compare=compare)
         return
     if not data:
         raise click.UsageError("give --data (a built dataset) or --markup (annotated real spun text)")
@@ -227,7 +236,8 @@ def evaluate_cmd(model, data, markup, backend, baseline, corpus, rerank_weights,
 
 
 def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: bool,
-                     baseline_corpus: tuple[str, ...] = (), rerank_weights: str | None = None) -> None:
+                     baseline_corpus: tuple[str, ...] = (), rerank_weights: str | None = None,
+                     plot: str | None = None, compare: tuple[str, ...] = ()) -> None:
     from rewrite import Restorer
 
     from .markup import choose_threshold, evaluate_markup, format_curve, markup_files
@@ -254,15 +264,28 @@ def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: 
         summary = {"source": ", ".join(sorted({str(f.parent) for f in files})), "files_scored": len(files),
                    "curve": result["curve"], "recommended": chosen, "files": numbers}
         (Path(restorer.model_folder) / "markup_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    name = ("reranked (T5 + inverse lexicon, scored by SmolLM2)" if rerank_weights else
+            "baseline lm (pretrained SmolLM2, inverse lexicon)" if baseline_corpus else model or "default")
+    systems = [(name, result, chosen)]
+    with _user_errors():
+        for folder in compare:
+            other = evaluate_markup(files, Restorer.from_pretrained(folder, backend=backend))
+            systems.append((folder, other, choose_threshold(other)))
+        if plot:
+            from .plot import Curve, plot_curves
+
+            curves = [Curve.from_result(Path(n).name or n, r, c and c["min_confidence"]) for n, r, c in systems]
+            plot_curves(curves, plot, title=f"{len(files)} annotated files: {', '.join(sorted({f.parent.name for f in files}))}")
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
-    name = ("reranked (T5 + inverse lexicon, scored by SmolLM2)" if rerank_weights else
-            "baseline lm (pretrained SmolLM2, inverse lexicon)" if baseline_corpus else model or "default")
-    click.echo(f"{len(files)} markup files, model {name}")
-    click.echo(format_curve(result))
-    click.echo("threshold for <= 1.0 wrongful edits per 100 words (95% bootstrap over files): "
-               + (f"{chosen['min_confidence']} (recall {chosen['recall']:.3f})" if chosen else "none fits"))
+    for system, scored, picked in systems:
+        click.echo(f"{len(files)} markup files, model {system}")
+        click.echo(format_curve(scored))
+        click.echo("threshold for <= 1.0 wrongful edits per 100 words (95% bootstrap over files): "
+                   + (f"{picked['min_confidence']} (recall {picked['recall']:.3f})" if picked else "none fits"))
+    if plot:
+        click.echo(f"curve drawn to {plot}")
 
 
 @click.command("channel-coverage")
