@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-SHARED = REPO.parent / "shared"
+SHARED = REPO.parent / "shared"  # ../shared of the checkout; --shared names another
 REFUSED = re.compile(r"^refused .* -> .*?': (?P<reason>[^(]*)")
 
 
@@ -68,7 +68,7 @@ class Reasons(logging.Handler):
             self.counts[match["reason"].strip()] += 1
 
 
-def heldout_sentences(n: int, seed: int) -> list[str]:
+def heldout_sentences(shared: Path, n: int, seed: int) -> list[str]:
     """``n`` sentences (seeded sample) of current-events days in the shipped dataset's test split."""
     from rewrite.text import split_sentences
     from training.build import split_of
@@ -76,11 +76,18 @@ def heldout_sentences(n: int, seed: int) -> list[str]:
 
     manifest = json.loads((REPO / "rewrite/models/default/data_manifest.json").read_text())["config"]
     sentences = []
-    for doc in read_corpus(SHARED / "corpora" / "wikipedia_current_events"):
+    for doc in read_corpus(shared / "corpora" / "wikipedia_current_events"):
         if split_of(doc.doc_id, manifest["seed"], manifest["validation_fraction"], manifest["test_fraction"]) == "test":
             for para in doc.paragraphs:
                 sentences += [para[a:b] for a, b in split_sentences(para) if len(para[a:b].split()) >= 4]
     return random.Random(seed).sample(sentences, min(n, len(sentences)))
+
+
+def _commit() -> str:
+    import subprocess
+
+    return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() or "unknown"
 
 
 def main() -> None:
@@ -91,6 +98,9 @@ def main() -> None:
     parser.add_argument("--heldout", type=int, default=200, help="Held-out clean sentences.")
     parser.add_argument("--backend", default="torch")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--shared", type=Path, default=SHARED, help="The workspace's shared folder.")
+    parser.add_argument("--at", type=float, nargs="*", default=[0.5, 0.8],
+                        help="Thresholds reported besides the shipped one (each must be on the curve).")
     args = parser.parse_args()
 
     from rewrite import Restorer
@@ -102,8 +112,8 @@ def main() -> None:
     reasons = Reasons()
     logging.getLogger("rewrite").addHandler(reasons)
     logging.getLogger("rewrite").setLevel(logging.INFO)
-    heldout = heldout_sentences(args.heldout, args.seed)
-    files = markup_files([SHARED / "eval" / "real_dev"])
+    heldout = heldout_sentences(args.shared, args.heldout, args.seed)
+    files = markup_files([args.shared / "eval" / "real_dev"])
     result = evaluate_markup(files, restorer, clean={f"heldout:{k}": s for k, s in enumerate(heldout)})
     args.cache.write_bytes(pickle.dumps(cache))
 
@@ -123,6 +133,7 @@ def main() -> None:
 
     figures = {
         "at_shipped_threshold": at(shipped),
+        "at_threshold": {str(t): at(t) for t in args.at},
         "every_edit": at(0.0),
         "chosen_threshold_by_rule": chosen,
         "clean_edits_at_shipped_threshold": [
@@ -133,7 +144,8 @@ def main() -> None:
     }
     out = json.loads(args.out.read_text()) if args.out.is_file() else {}
     out.setdefault("commands", {})[args.label] = (
-        f"nice -n 10 python benchmarks/clean_text_guard.py --label {args.label} --heldout {args.heldout}")
+        f"nice -n 10 python benchmarks/clean_text_guard.py --label {args.label} --heldout {args.heldout}"
+        + f" (git {_commit()})")
     out["what"] = ("Shipped model (rewrite/models/default, backend torch) on ../shared/eval/real_dev: spun recall and "
                    "wrongful edits per 100 words; edits per 100 words on the markup files' originals (clean) and on "
                    f"{len(heldout)} held-out clean sentences of ../shared/corpora/wikipedia_current_events (days in "

@@ -12,12 +12,24 @@ pieces of the model that do not form valid UTF-8 decode to it) and no character 
 in the input sentence nor ordinary text (``ordinary_character``: Latin letters and the usual
 digits, punctuation and symbols), and it is a local substitution (at most
 ``max_span_words`` words on each side, the word count moving by at most ``max_word_shift``) that
-keeps every number, every clause mark (``, ; : ( ) . ! ?`` and dashes, so no clause is dropped),
-introduces no capitalised word absent from the input (an invented name) unless it replaces one,
-and does not repeat three words the sentence already has elsewhere (a duplicated clause), and
-is more than a contraction expanded or made ("do not" <-> "don't" is wording, not spin).
+
+- keeps every fact (``rewrite.facts``): numbers by value ("3" -> "three" keeps one, "two" ->
+  "three" or "million" -> "billion" does not), negations, pronouns' person and number, units,
+  dates (a unit or date may change only where the change undoes an entry of the team's phrase
+  table: "in a single day" -> "overnight"); "both" is not written before another number;
+- keeps every clause mark (``, ; : ( ) . ! ?`` and dashes, so no clause is dropped);
+- invents, drops or replaces no name (a capitalised word; a sentence's first word only when it is
+  no common word) unless it undoes a known spin of a name ("Home" -> "House");
+- does not repeat three words the sentence already has elsewhere (a duplicated clause);
+- is more than a contraction expanded or made ("do not" <-> "don't" is wording, not spin), and
+  more than a word's tense or number changed ("held" -> "hold");
+- writes only English words (the shipped word list) or words of the input ("pping" is refused);
+- drops only words a spinner adds: fillers ("really", "just") and the phrase table's insertions
+  that clean text hardly has ("court docket" -> "court"); "data points" -> "data" is refused.
+
 For example ``"not less than 15"`` -> ``"at least 15"`` passes, ``"at least 15"`` -> ``"at least
-16"`` is refused with ``'changes a number (15 -> 16)'``.
+16"`` is refused with ``'changes a number (15 -> 16)'``. The restorer logs every refusal with its
+reason; a detector-based restorer routes its edits through ``check_change`` the same way.
 """
 
 from __future__ import annotations
