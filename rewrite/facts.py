@@ -86,11 +86,6 @@ def _digits_value(token: str) -> Decimal | None:
         return None
 
 
-def _canonical(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
-
-
 def numbers(tokens: Sequence[str]) -> Counter:
     """The numbers of ``WORD_RE`` tokens, by value: a run of number words and digits is one value
     (``"two million"``, ``"2 million"`` and ``"2,000,000"`` are all ``"2000000"``; ``"a million"``
@@ -153,7 +148,7 @@ def _number_at(low: list[str], i: int) -> tuple[str | None, int]:
         else:
             break
         j += 1
-    return _canonical(total + current), j
+    return format((total + current).normalize(), "f"), j
 
 
 # ---------------------------------------------------------------- units and dates
@@ -453,14 +448,12 @@ def irregular_lemmas() -> dict[str, frozenset[str]]:
     return {form: frozenset(lemmas) for form, lemmas in table.items()}
 
 
-@lru_cache(maxsize=50_000)
-def lemmas(word: str) -> frozenset[str]:
-    """The words ``word`` may be an inflection of, itself included, by the regular English
-    suffixes (``-s``, ``-es``, ``-ies``, ``-ed``, ``-ing``, a doubled consonant, a dropped ``e``)
-    and the irregular table: ``"stopped"`` -> ``{"stopped", "stop", "stopp", ...}``. Over-generates
-    on purpose: two words are one lemma when their sets meet."""
+def suffix_lemmas(word: str) -> frozenset[str]:
+    """The words ``word`` may be an inflection of by the regular English suffixes (``-s``, ``-es``,
+    ``-ies``, ``-ed``, ``-ing``, a doubled consonant, a dropped ``e``), itself included:
+    ``"stopped"`` -> ``{"stopped", "stop", "stopp", ...}``. Over-generates on purpose: two words
+    are one lemma when their sets meet."""
     w = word.lower()
-    out = {w} | irregular_lemmas().get(w, frozenset())
     stems = []
     if w.endswith("ies") or w.endswith("ied"):
         stems.append(w[:-3] + "y")
@@ -475,9 +468,16 @@ def lemmas(word: str) -> frozenset[str]:
     for stem in list(stems):
         if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "aeiouls":
             stems.append(stem[:-1])  # "stopped" -> "stopp" -> "stop"
-    out.update(s for s in stems if len(s) >= 3)
-    for s in list(out):
-        out |= irregular_lemmas().get(s, frozenset())
+    return frozenset({w} | {s for s in stems if len(s) >= 3})
+
+
+@lru_cache(maxsize=50_000)
+def lemmas(word: str) -> frozenset[str]:
+    """``suffix_lemmas`` and the irregular table's lemmas of each (``"held"`` -> ``{"held", "hold"}``)."""
+    out = set(suffix_lemmas(word))
+    irregular = irregular_lemmas()
+    for form in list(out):
+        out |= irregular.get(form, frozenset())
     return frozenset(out)
 
 

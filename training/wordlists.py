@@ -9,7 +9,7 @@
   "court" -> "court docket") with how often each spun form occurs in the corpora; the guard lets a
   restoration drop the added words only where the spun form is rare in clean text;
 - ``irregular_forms.tsv``: inflected forms of those words whose lemma the guard's suffix rules
-  (``rewrite.facts.lemmas``) do not reach (``held`` -> ``hold``), from lemminflect's tables
+  (``rewrite.facts.suffix_lemmas``) do not reach (``held`` -> ``hold``), from lemminflect's tables
   (MIT licence), plus the forms of ``be``, ``have`` and ``do``.
 
 Needs the train extra (lemminflect). The corpora are Wikipedia text (CC BY-SA) and State of the
@@ -73,29 +73,16 @@ def phrase_counts(corpus: Path, phrases: set[tuple[str, ...]]) -> Counter:
 def irregular_forms(counts: Counter) -> list[tuple[str, str]]:
     import lemminflect
 
-    from rewrite import facts
+    from rewrite.facts import suffix_lemmas
 
-    facts.irregular_lemmas.cache_clear()
     rows = {(form, lemma) for lemma, forms in _AUXILIARIES.items() for form in forms.split()}
     for lemma in sorted(w for w, n in counts.items() if n >= LEMMA_MIN_COUNT and w.isalpha()):
         for upos in ("VERB", "NOUN"):
             for forms in lemminflect.getAllInflections(lemma, upos=upos).values():
                 for form in forms:
-                    if form != lemma and form.isalpha() and lemma not in _regular(form):
+                    if form != lemma and form.isalpha() and lemma not in suffix_lemmas(form):
                         rows.add((form, lemma))
     return sorted(r for r in rows if r[0].isalpha())
-
-
-def _regular(form: str) -> frozenset[str]:
-    """``rewrite.facts.lemmas`` by the suffix rules alone (no irregular table yet)."""
-    from rewrite import facts
-
-    saved = facts.irregular_lemmas
-    facts.irregular_lemmas = lambda: {}
-    try:
-        return facts.lemmas.__wrapped__(form)
-    finally:
-        facts.irregular_lemmas = saved
 
 
 def main() -> None:
