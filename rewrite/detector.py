@@ -161,21 +161,25 @@ class FeatureReader:
         return results
 
     def _forward(self, input_ids, attention_mask):
-        """Hidden states at the configured layers and the next-token logits, running only the
-        layers needed (the logits come from the last layer only when it is one of them; otherwise
-        from the deepest layer read, normed, which is what surprisal needs: a ranking signal)."""
+        """Hidden states at the configured layers (``hidden_states[k]``: the input of layer k, as
+        the full model numbers them) and next-token logits, running only the layers needed: up to
+        one past the deepest layer read, whose normed output gives the logits (a ranking signal
+        for surprisal; the full model's own logits when every layer runs)."""
         model = self.model.model
-        deepest = self.config.deepest
-        if deepest == self.full_depth:
+        run = min(self.config.deepest + 1, self.full_depth)
+        if run == self.full_depth:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
             return [out.hidden_states[layer] for layer in self.config.layers], out.logits
         kept = model.layers
         try:
-            model.layers = kept[:deepest]
+            model.layers = kept[:run]
             out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
         finally:
             model.layers = kept
-        states = list(out.hidden_states)  # the last entry is normed, the others are not
+        states = list(out.hidden_states)  # states[run] is normed; the ones read (<= deepest < run) are not
+        if len(states) != run + 1:
+            raise ModelError(f"the base model gave {len(states)} hidden states for {run} layers; "
+                             "transformers' output capturing changed: pin the version unspin was tested with")
         logits = self.model.lm_head(states[-1])
         return [states[layer] for layer in self.config.layers], logits
 

@@ -37,10 +37,12 @@ from .choose import FEATURES, LmScorer, score
 from .detector import SpinDetector
 from .edits import Edit
 from .errors import ModelError
+from .guard import GuardConfig
 
 logger = logging.getLogger(__name__)
 
 FINDER_FILE = "finder.json"
+KNOWN_NAME_SPIN = 2  # times real spun text showed a name's spun form for the guard to allow undoing it
 DETECTOR_DIR = "detector"
 
 
@@ -63,11 +65,13 @@ class FinderConfig:
 
     weights: dict = dataclasses.field(default_factory=dict, metadata={"help": "Chooser weights by feature name."})
     candidate_threshold: float = dataclasses.field(default=0.3, metadata={"help": "Detector probability from which a word gets candidates."})
-    min_score: float = dataclasses.field(default=0.0, metadata={"help": "Least chooser score for an edit."})
+    min_score: float = dataclasses.field(default=-3.0, metadata={"help": "Least chooser score for an edit to be kept at all (the restorer's min_confidence filters above it)."})
     confirm_score: float = dataclasses.field(default=2.0, metadata={"help": "Score from which a pair is repeated in the document."})
     repeat_threshold: float = dataclasses.field(default=0.1, metadata={"help": "Detector probability a repeat needs."})
     t5_min_confidence: float = dataclasses.field(default=0.5, metadata={"help": "T5 edits away from detected places need this confidence."})
     top_k: int = dataclasses.field(default=8, metadata={"help": "Channel candidates a wording brings."})
+    lm_options: int = dataclasses.field(
+        default=0, metadata={"help": "Options of a place scored by the LM, the best by the rest of the score first (0: all)."})
     left_words: int = dataclasses.field(default=12, metadata={"help": "Words before a place the LM reads when scoring it."})
     right_words: int = dataclasses.field(default=4, metadata={"help": "Words after a place the LM reads when scoring it."})
     min_confidence: float = dataclasses.field(
@@ -118,6 +122,7 @@ class SpinFinder:
             reader = detector.reader
             scorer = LmScorer(reader.model, reader.tokenizer, lock=reader._lock)
         self.scorer = scorer
+        self.guard = GuardConfig()  # the restorer sets its own
 
     @classmethod
     def load(cls, folder: Path, threads: int = 0) -> "SpinFinder":
@@ -148,17 +153,44 @@ class SpinFinder:
                         replacement = _cased_like(sentence[start:end], c.original)
                         place.options[replacement] = {"log_support": c.features()[0], "log_real": c.features()[1],
                                                       "log_rank": c.features()[2], "detector": p}
-        for edit in t5:
+        source_tokens = [m.group() for m in tokens]
+        for place in found.values():  # the faithfulness guard, before any option costs LM time
+            for replacement in [r for r in place.options if not self._allowed(sentence, source_tokens, place, r)]:
+                del place.options[replacement]
+        for edit in t5:  # already guarded by the restorer
             p = max((q for ws, we, q in words if ws < edit.offset + edit.length and edit.offset < we), default=0.0)
             place = found.setdefault((edit.offset, edit.offset + edit.length), _Place(sent, edit.offset, edit.offset + edit.length, {}))
             feats = place.options.setdefault(edit.replacement, {"detector": p})
             feats.update(t5=1.0, t5_confidence=edit.confidence)
         return list(found.values())
 
+    def _allowed(self, sentence: str, source_tokens: list[str], place: _Place, replacement: str) -> bool:
+        """Whether the guard lets ``replacement`` stand in the place (each refusal is logged). A
+        capitalised wording that real spinners were seen to make of a name at least
+        ``KNOWN_NAME_SPIN`` times ("Bud Gentle" for "Bud Light") is a known spin of that name."""
+        from .align import align
+        from .guard import check_change
+
+        changed = sentence[: place.start] + replacement + sentence[place.end :]
+        real = round(math.expm1(place.options[replacement].get("log_real", 0.0)))
+        for change in align(sentence, changed):
+            reason = check_change(self.guard, change, source_tokens, sentence)
+            if reason and reason.startswith("replaces a name") and real >= KNOWN_NAME_SPIN:
+                continue
+            if reason:
+                logger.info("refused %r -> %r: %s", sentence[place.start : place.end], replacement, reason)
+                return False
+        return True
+
     def score_places(self, sentences: list[str], places: list[_Place], cancel=None) -> None:
         """Fill in each option's ``gain``: the LM log-probability (nats) of a window around the
         place (``left_words`` before it, ``right_words`` after it) with the option in the place,
         minus the same window with the spun wording."""
+        if self.config.lm_options:  # only the likeliest options by the rest of the score cost LM time
+            for place in places:
+                ranked = sorted(place.options, key=lambda r: -score(self.config.weights, {**place.options[r], "gain": 0.0}))
+                for replacement in ranked[self.config.lm_options :]:
+                    del place.options[replacement]
         texts, keys = [], []
         for place in places:
             left, right = _window(sentences[place.sent], place.start, place.end, self.config.left_words,
@@ -209,6 +241,7 @@ class SpinFinder:
             local = [dataclasses.replace(e, offset=e.offset - seg.start) for e in t5[seg.doc]
                      if seg.start <= e.offset and e.offset + e.length <= end]
             places += self.places(i, seg.text, words[i], local)
+        places = [p for p in places if p.options]
         self.score_places(sentences, places, cancel)
         edits: list[list[tuple[Edit, int]]] = [[] for _ in texts]
         for place, replacement, value in self.choose(places):

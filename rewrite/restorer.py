@@ -110,6 +110,8 @@ class Restorer:
         self.config = config or RestorerConfig()
         self.model_folder = model_folder
         self.finder = finder  # rewrite.finder.SpinFinder, or None: the backend's edits alone
+        if finder is not None:
+            finder.guard = self.config.guard
 
     @classmethod
     def from_pretrained(

@@ -124,6 +124,13 @@ class RestoreRequest(BaseModel):
         return [self.text] if self.text is not None else list(self.texts or [])
 
 
+class AlternativeOut(BaseModel):
+    """Another wording the restorer weighed for a place, with its score (higher: likelier)."""
+
+    value: str = Field(description="The wording.")
+    score: float = Field(description="The chooser's score (its logistic is a confidence).")
+
+
 class EditOut(BaseModel):
     """One change: ``length`` code points at ``offset`` in the sent text were replaced."""
 
@@ -134,6 +141,19 @@ class EditOut(BaseModel):
     original: str = Field(description="The spun wording found at offset (the replaced span).")
     replacement: str = Field(description="The standard wording put in its place.")
     confidence: float = Field(description="The model's confidence in this edit, 0 to 1.")
+    alternatives: list[AlternativeOut] = Field(
+        default_factory=list, description="Other wordings weighed for the place, best first (at most 3).")
+
+
+class FlagOut(BaseModel):
+    """A place the detector is sure a spinner changed, which no edit restores."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    offset: int = Field(description="Start of the place in the sent text, in code points.")
+    length: int = Field(description="Length of the place, in code points.")
+    text: str = Field(description="The words at the place.")
+    probability: float = Field(description="The detector's probability that a spinner changed them, 0 to 1.")
 
 
 class RestorationOut(BaseModel):
@@ -144,6 +164,7 @@ class RestorationOut(BaseModel):
     text: str = Field(description="The restored text (the input with every edit applied).")
     edits: list[EditOut] = Field(description="The changes, in order of offset.")
     spin_ratio: float = Field(description="Share of the input's words that were restored.")
+    flags: list[FlagOut] = Field(default_factory=list, description="Places found but not restored (no replacement).")
 
 
 class ModelRef(BaseModel):

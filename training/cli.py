@@ -338,3 +338,43 @@ def average_models_cmd(base, tuned, weight, out):
     with _user_errors():
         average_models(base, tuned, weight, out)
     click.echo(f"wrote {out}: {1 - weight:g} x {base} + {weight:g} x {tuned}")
+
+
+def _fit_flags(command):
+    from .detector import FinderFitConfig
+
+    return config_options(FinderFitConfig)(command)
+
+
+@click.command("fit-detector")
+@click.argument("markup", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--model", "model", type=click.Path(file_okay=False), default=None,
+              help="Model folder to add the finder to (default: the shipped model).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="The new model folder (written whole).")
+@click.option("--channel", "channel_file", type=click.Path(dir_okay=False), default=None,
+              help="Channel table to count the files' swaps into (default: the model's channel.tsv.gz).")
+@click.option("--layers", default=None, help="Base-model layers the detector reads, e.g. 6,12,18 (the default).")
+@_fit_flags
+def fit_detector_cmd(markup, model, out, channel_file, layers, **settings):
+    """Fit the spin finder on annotated real spun text (MARKUP: files or folders of .markup files,
+    [[spun||original]] at every place a spinner changed): the detector head, the channel's counts
+    of real swaps and the chooser's weights; the result is a model folder for --model."""
+    from rewrite.restorer import DEFAULT_MODEL
+
+    from .detector import FinderFitConfig, fit_finder
+    from .markup import markup_files
+
+    with _user_errors():
+        files = markup_files(list(markup))
+        values = given(FinderFitConfig, settings)
+        if layers:
+            try:
+                values["layers"] = tuple(int(x) for x in layers.split(","))
+            except ValueError:
+                raise click.BadParameter(f"{layers!r}: give layer numbers joined by commas, e.g. 6,12,18",
+                                         param_hint="--layers") from None
+        config = FinderFitConfig(**values)
+        facts = fit_finder(files, Path(model) if model else DEFAULT_MODEL, Path(out), config,
+                           Path(channel_file) if channel_file else None)
+    click.echo(f"fitted on {len(files)} files ({facts['words']} words, {facts['spun_words']} spun): cross-validated "
+               f"word recall {facts['cv_word_recall']:.3f} at precision {facts['cv_precision']}; model written to {out}")

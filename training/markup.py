@@ -187,7 +187,7 @@ def read_markup(path: Path) -> str:
     return text
 
 
-THRESHOLDS = (0.0, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95, 0.97)
+THRESHOLDS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95, 0.97)
 
 
 def evaluate_markup(files: list[Path], restorer, thresholds=THRESHOLDS, clean: dict[str, str] | None = None) -> dict:

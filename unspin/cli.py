@@ -50,6 +50,8 @@ COMMANDS = {
                             "Score a model on a dataset's test split or on annotated real spun text."),
     "channel-coverage": LazyCommand("training.cli:channel_coverage_cmd", "train",
                                     "Share of real spinners' places the builder's spinner can produce."),
+    "fit-detector": LazyCommand("training.cli:fit_detector_cmd", "train",
+                                "Fit the spin finder (detector, channel counts, chooser) on annotated spun text."),
     "average-models": LazyCommand("training.cli:average_models_cmd", "train",
                                   "Average a fine-tune with the model it was tuned from (WiSE-FT)."),
 }

@@ -88,6 +88,8 @@
       current = {
         chars: Array.from(text),
         edits: result.edits.slice().sort((a, b) => a.offset - b.offset),
+        // places the detector found but could not restore: highlighted, with no replacement
+        flags: (result.flags || []).slice().sort((a, b) => a.offset - b.offset),
         spinRatio: result.spin_ratio,
       };
       $("model").textContent = `Model: ${answer.model.name} ${answer.model.version}`;
@@ -102,20 +104,25 @@
     }
   }
 
-  // Pieces of the restored text: plain strings, and the edits at or above the slider.
+  // Pieces of the restored text: plain strings, the edits at or above the slider, and flags.
   function pieces() {
     const out = [];
     const min = threshold();
     let pos = 0;
-    current.edits.forEach((edit, index) => {
-      if (edit.offset < pos) return; // overlapping edits cannot happen; skip defensively
-      if (edit.offset > pos) out.push(current.chars.slice(pos, edit.offset).join(""));
-      if (edit.confidence >= min) {
-        out.push({ edit, index });
+    const items = current.edits
+      .map((edit, index) => ({ at: edit.offset, edit, index }))
+      .concat(current.flags.map((flag, index) => ({ at: flag.offset, flag, index })))
+      .sort((a, b) => a.at - b.at);
+    items.forEach((item) => {
+      const span = item.edit || item.flag;
+      if (span.offset < pos) return; // overlapping edits cannot happen; skip defensively
+      if (span.offset > pos) out.push(current.chars.slice(pos, span.offset).join(""));
+      if (item.flag || item.edit.confidence >= min) {
+        out.push(item);
       } else {
-        out.push(current.chars.slice(edit.offset, edit.offset + edit.length).join(""));
+        out.push(current.chars.slice(span.offset, span.offset + span.length).join(""));
       }
-      pos = edit.offset + edit.length;
+      pos = span.offset + span.length;
     });
     out.push(current.chars.slice(pos).join(""));
     return out;
@@ -123,12 +130,20 @@
 
   function restoredText() {
     return pieces()
-      .map((piece) => (typeof piece === "string" ? piece : piece.edit.replacement))
+      .map((piece) => (typeof piece === "string" ? piece : piece.flag ? piece.flag.text : piece.edit.replacement))
       .join("");
   }
 
-  function markFor({ edit, index }) {
+  function markFor({ edit, flag, index }) {
     const mark = document.createElement("mark");
+    if (flag) {
+      mark.className = "flag";
+      mark.tabIndex = 0;
+      mark.dataset.flag = String(index);
+      mark.setAttribute("aria-describedby", "tooltip");
+      mark.textContent = flag.text;
+      return mark;
+    }
     mark.className = "edit";
     mark.tabIndex = 0;
     mark.dataset.index = String(index);
@@ -151,8 +166,9 @@
         typeof piece === "string" ? document.createTextNode(piece) : markFor(piece)
       )
     );
-    const shown = parts.filter((piece) => typeof piece !== "string").length;
-    $("edit-count").textContent = `${shown} of ${current.edits.length} edits shown`;
+    const shown = parts.filter((piece) => typeof piece !== "string" && piece.edit).length;
+    const flagged = current.flags.length ? `; ${current.flags.length} found but not restored (dotted)` : "";
+    $("edit-count").textContent = `${shown} of ${current.edits.length} edits shown${flagged}`;
     $("spin-ratio").textContent = `spin ratio ${(current.spinRatio * 100).toFixed(1)}%`;
     drawCurve();
   }
@@ -215,14 +231,26 @@
   }
 
   function showTooltip(mark) {
-    const edit = current.edits[Number(mark.dataset.index)];
     const tip = $("tooltip");
-    const original = edit.original ? `“${edit.original}”` : "(nothing: inserted)";
-    tip.replaceChildren(
-      line("Spun original: ", original),
-      line("Replacement: ", edit.replacement ? `“${edit.replacement}”` : "(deleted)"),
-      line("Confidence: ", edit.confidence.toFixed(2))
-    );
+    if (mark.dataset.flag !== undefined) {
+      const flag = current.flags[Number(mark.dataset.flag)];
+      tip.replaceChildren(
+        line("Found, not restored: ", `“${flag.text}”`),
+        line("Probability it was spun: ", flag.probability.toFixed(2))
+      );
+    } else {
+      const edit = current.edits[Number(mark.dataset.index)];
+      const original = edit.original ? `“${edit.original}”` : "(nothing: inserted)";
+      const rows = [
+        line("Spun original: ", original),
+        line("Replacement: ", edit.replacement ? `“${edit.replacement}”` : "(deleted)"),
+        line("Confidence: ", edit.confidence.toFixed(2)),
+      ];
+      if (edit.alternatives && edit.alternatives.length) {
+        rows.push(line("Also possible: ", edit.alternatives.map((a) => `“${a.value}”`).join(", ")));
+      }
+      tip.replaceChildren(...rows);
+    }
     tip.hidden = false;
     const box = mark.getBoundingClientRect();
     tip.style.left = `${window.scrollX + box.left}px`;
@@ -259,7 +287,7 @@
 
   function onMarkEvent(handler) {
     return (event) => {
-      const mark = event.target.closest ? event.target.closest("mark.edit") : null;
+      const mark = event.target.closest ? event.target.closest("mark.edit, mark.flag") : null;
       if (mark) handler(mark);
     };
   }

@@ -63,7 +63,7 @@ def test_json_gives_text_edits_and_spin_ratio_per_input(fake_model, tmp_path):
     assert {e["original"] for e in first["edits"]} == {"mentioned", "individuals"}
     assert set(first["edits"][0]) == {"offset", "length", "original", "replacement", "confidence"}
     assert 0 < first["spin_ratio"] < 1
-    assert records[1] == {"input": "<stdin>", "text": "nothing to do", "edits": [], "spin_ratio": 0.0}
+    assert records[1] == {"input": "<stdin>", "text": "nothing to do", "edits": [], "spin_ratio": 0.0, "flags": []}
 
 
 def test_json_edits_rebuild_the_text(fake_model):

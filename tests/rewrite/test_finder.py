@@ -211,3 +211,31 @@ def test_detector_folder_errors_say_what_to_do(tmp_path):
 def test_spans_from_probs_joins_adjacent_words_only():
     words = [(0, 3, 0.9), (4, 7, 0.8), (8, 11, 0.1), (12, 15, 0.7)]
     assert spans_from_probs(words, 0.5) == [(0, 7, 0.9), (12, 15, 0.7)]
+
+
+def test_the_guard_refuses_a_candidate_that_changes_a_fact_before_it_is_scored():
+    text = "Rubio mentioned two bills."
+    table = ChannelTable({"two": [Candidate("three", 3, 9, 10)], "mentioned": [Candidate("said", 1, 35, 244)]}, 1)
+    scorer = FakeScorer({"two", "mentioned"})
+    finder = SpinFinder(FakeDetector({"two": 0.9, "mentioned": 0.9}), table, FinderConfig(weights=WEIGHTS), scorer=scorer)
+    edits, _ = finder.find([text], _segments([text]), [[]])
+    assert [(e.original, e.replacement) for e, _ in edits[0]] == [("mentioned", "said")]
+    assert scorer.calls == 2  # the window with "mentioned" and with "said"; "three" was never scored
+
+
+def test_a_name_spin_real_spinners_made_often_may_be_undone_but_not_a_rare_one():
+    text = "Sales of Bud Gentle fell. Sales of Bud Mild fell."
+    table = ChannelTable({"gentle": [Candidate("light", 1, 5, 900)], "mild": [Candidate("light", 1, 1, 900)]}, 1)
+    finder = SpinFinder(FakeDetector({"Gentle": 0.9, "Mild": 0.9}), table, FinderConfig(weights=WEIGHTS),
+                        scorer=FakeScorer({"gentle", "mild"}))
+    edits, _ = finder.find([text], _segments([text]), [[]])
+    assert [(e.original, e.replacement) for e, _ in edits[0]] == [("Gentle", "Light")]
+
+
+def test_lm_options_limits_lm_scoring_to_the_best_options_by_the_rest_of_the_score():
+    text = "Rubio mentioned the plan."
+    finder = _finder({"mentioned": 0.9}, lm_options=1)
+    edits, _ = finder.find([text], _segments([text]), [[]])
+    (edit, _), = edits[0]
+    assert edit.replacement == "said" and edit.alternatives == ()  # "cited" (no real count) was never scored
+    assert finder.scorer.calls == 2

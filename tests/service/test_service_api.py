@@ -95,6 +95,7 @@ def test_restore_one_text(client, fake):
             "original": "mentioned",
             "replacement": "said",
             "confidence": 0.9,
+            "alternatives": [],
         },
         {
             "offset": 24,
@@ -102,8 +103,10 @@ def test_restore_one_text(client, fake):
             "original": "individuals",
             "replacement": "people",
             "confidence": 0.8,
+            "alternatives": [],
         },
     ]
+    assert result["flags"] == []
     assert result["spin_ratio"] == pytest.approx(2 / 7)
     assert apply_edits(text, result["edits"]) == result["text"]
     assert fake.calls == [([text], None, False)]  # None: the model's recommended threshold
@@ -216,7 +219,9 @@ def test_openapi_documents_the_restore_shape_with_examples(client):
         "original",
         "replacement",
         "confidence",
+        "alternatives",
     }
+    assert set(components["FlagOut"]["properties"]) == {"offset", "length", "text", "probability"}
     assert components["RestoreResponse"]["examples"][0]["results"][0]["edits"][0]["offset"] == 6
     assert "/healthz" in schema["paths"] and "/readyz" in schema["paths"]
 
