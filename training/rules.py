@@ -22,7 +22,7 @@ Two more rules need the sentence and live in ``spinner.py``: short reorders (``i
 
 from __future__ import annotations
 
-from .lexicon import Variant
+from .variant import Variant
 
 SOURCE = "rules"
 FILLERS = ("actually", "really", "truly", "just")
