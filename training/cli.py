@@ -1,12 +1,14 @@
 """Click commands for the training side: ``build-dataset``, ``train``, ``evaluate``, ``channel-coverage``,
-``average-models`` (and ``train_process``, the one-process trainer behind ``python -m training.train``).
+``average-models``. (``train_process``, the one-process trainer behind ``python -m training.train``,
+is in ``training.train``.)
 
-Thin: parse, build a config, call the library, turn ``TrainingError`` into a message and exit 2.
+Thin: parse, build a config, call the library; ``rewrite.exits.user_errors`` turns its errors (a
+``TrainingError``, or the rewrite package's: a missing model, a bad backend name) into a message
+and exit status 2.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -17,32 +19,12 @@ from pathlib import Path
 
 import click
 
+from rewrite.exits import user_errors
+
 from .alloc import jemalloc_env
-from .config import TrainConfig
-from .errors import TrainingError
+from .config import config_from_flags, train_flags
+from .errors import ConfigError
 from .flags import config_options, given, to_argv
-
-USER_ERRORS = (TrainingError,)  # the `unspin` group prints these as one line and exits 2
-
-
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
-
-
-@contextlib.contextmanager
-def _user_errors():
-    """Exit 2 with the message of a training error or of the rewrite package's errors (a missing
-    model, a bad backend name), which carry their own advice."""
-    try:
-        yield
-    except TrainingError as exc:
-        _fail(exc)
-    except Exception as exc:
-        if exc.__class__.__module__.startswith("rewrite"):
-            _fail(exc)
-        raise
-
 
 def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
     weights = {}
@@ -55,6 +37,15 @@ def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
         if not sep or not name:
             raise click.BadParameter(f"{item!r}: expected SOURCE=NUMBER, e.g. current_events=5", param_hint="--weight")
     return weights
+
+
+def _parse_rate(rate: str) -> tuple[float, float]:
+    """``"0.05-0.30"`` -> ``(0.05, 0.3)``."""
+    lo, _, hi = rate.partition("-")
+    try:
+        return float(lo), float(hi)
+    except ValueError:
+        raise ConfigError(f"--rate {rate!r}: expected MIN-MAX, e.g. 0.05-0.30") from None
 
 
 def _build_flags(command):
@@ -84,19 +75,18 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, ppdb_file, no_sources, 
     from .lexicon import SOURCES, LexiconConfig
     from .spinner import SpinnerConfig, default_engines
 
-    try:
+    with user_errors():
         engines = default_engines()
         unknown = sorted(set(engine_names) - {e.name for e in engines})
         if unknown:
-            raise ValueError(f"unknown engine {', '.join(unknown)}: choose from "
+            raise ConfigError(f"unknown engine {', '.join(unknown)}: choose from "
                              f"{', '.join(e.name for e in engines)}")
         engines = [e for e in engines if not engine_names or e.name in engine_names]
         sources = tuple(s for s in SOURCES if s not in no_sources)
         for engine in engines:
             engine.weights = {k: v for k, v in engine.weights.items() if k in sources}
             if rate:
-                lo, _, hi = rate.partition("-")
-                engine.rate_min, engine.rate_max = float(lo), float(hi)
+                engine.rate_min, engine.rate_max = _parse_rate(rate)
                 engine.__post_init__()
         engines = [e for e in engines if sum(e.weights.values()) > 0]
         spinner = SpinnerConfig(engines=engines, **given(SpinnerConfig, flags))
@@ -104,8 +94,6 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, ppdb_file, no_sources, 
                              spinner=spinner, **given(BuildConfig, flags),
                              lexicon=LexiconConfig(sources=sources, **({"ppdb_file": ppdb_file} if ppdb_file else {})))
         manifest = build_dataset(config)
-    except (TrainingError, ValueError) as exc:
-        _fail(exc)
     click.echo(f"wrote {out}")
     click.echo(f"pairs per split: {manifest['pairs']}")
     for name, e in manifest["engines"].items():
@@ -113,24 +101,6 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, ppdb_file, no_sources, 
     click.echo(f"lexicon sizes: {json.dumps(manifest['lexicon_sizes'])}")
     click.echo(f"edits per lexicon source: {json.dumps(manifest['edits_per_lexicon_source'])}")
     click.echo(f"spinning: {manifest['spin_pairs_per_second']} pairs/s; total {manifest['seconds']} s")
-
-
-def train_flags(command):
-    """The flags of ``unspin train`` and ``python -m training.train``: ``--config FILE``, one flag
-    per ``TrainConfig`` field (``training.flags``) and ``--fp32``. Flags override the file."""
-    command = click.option("--fp32", is_flag=True, help="Train in fp32 instead of bf16 autocast (--bf16 false).")(command)
-    command = config_options(TrainConfig)(command)
-    return click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-                        help="JSON file of training settings (TrainConfig fields); flags given override it.")(command)
-
-
-def _train_config(config_file: str | None, fp32: bool, flags: dict) -> tuple[TrainConfig, dict]:
-    """The run's config, and the settings given as flags (to hand to a child process)."""
-    values = given(TrainConfig, flags)
-    if fp32:
-        values["bf16"] = False
-    config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
-    return config, values
 
 
 @click.command("train")
@@ -141,11 +111,9 @@ def train_cmd(config_file, fp32, nproc, **flags):
     from .train import preflight, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    try:
-        config, values = _train_config(config_file, fp32, flags)
+    with user_errors():
+        config, values = config_from_flags(config_file, fp32, flags)
         preflight(config)
-    except TrainingError as exc:
-        _fail(exc)
     # Several processes (torchrun), or jemalloc (about 1.5x faster on CPU, see training/alloc.py):
     # run `python -m training.train` with the same settings.
     preloaded = jemalloc_env()  # None: off, missing, or this process already has it
@@ -158,24 +126,9 @@ def train_cmd(config_file, fp32, nproc, **flags):
         if config_file:
             args += ["--config", config_file]
         sys.exit(subprocess.call(args + to_argv(values), env=env))
-    try:
+    with user_errors():
         path = train(config)
-    except TrainingError as exc:
-        _fail(exc)
     click.echo(f"model written to {path}")
-
-
-@click.command("train-process", help="One training process: what `unspin train` runs under torchrun "
-                                      "(`python -m training.train`), with the same flags.")
-@train_flags
-def train_process(config_file, fp32, **flags):
-    from .train import train
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        train(_train_config(config_file, fp32, flags)[0])
-    except TrainingError as exc:
-        _fail(exc)
 
 
 @click.command("evaluate")
@@ -213,7 +166,7 @@ def evaluate_cmd(model, data, markup, backend, baseline, corpus, rerank_weights,
     if not data:
         raise click.UsageError("give --data (a built dataset) or --markup (annotated real spun text)")
 
-    with _user_errors():
+    with user_errors():
         config = EvalConfig(model=model, data=data, max_examples=max_examples, tortured_max=tortured_max or None)
         if not tortured_max:
             config = dataclasses.replace(config, tortured="")
@@ -232,7 +185,7 @@ def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: 
 
     from .markup import choose_threshold, evaluate_markup, format_curve, markup_files
 
-    with _user_errors():
+    with user_errors():
         files = markup_files(list(paths))
         if baseline_corpus:
             from .lm_baseline import LmBaselineRestorer
@@ -279,11 +232,9 @@ def channel_coverage_cmd(files, as_json, examples, no_sources):
     from .spinner import Spinner, SpinnerConfig
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    try:
+    with user_errors():
         lexicon = load_lexicon(LexiconConfig(sources=tuple(s for s in SOURCES if s not in no_sources)))
         report = channel_coverage([Path(f) for f in files], Spinner(lexicon, SpinnerConfig()))
-    except TrainingError as exc:
-        _fail(exc)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -300,6 +251,6 @@ def average_models_cmd(base, tuned, weight, out):
     """Average a fine-tune with the model it was tuned from, tensor by tensor (WiSE-FT)."""
     from .average import average_models
 
-    with _user_errors():
+    with user_errors():
         average_models(base, tuned, weight, out)
     click.echo(f"wrote {out}: {1 - weight:g} x {base} + {weight:g} x {tuned}")

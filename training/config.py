@@ -7,7 +7,7 @@ of them, and the run saves them as ``training_config.json`` beside the model:
     >>> TrainConfig(dataset="data/news", out="runs/default", max_steps=500)
     $ unspin train --dataset data/news --out runs/default --max-steps 500
 
-Light on purpose (no torch): the command line imports it to define its flags.
+Light on purpose (no torch): the command line imports it to define its flags (``train_flags``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from .errors import ConfigError
-from .flags import setting
+from .flags import config_options, given, setting
 from .modeling import PRESETS
 
 
@@ -90,3 +90,24 @@ class TrainConfig:
                               "see `unspin train --help` for the settings (as --flag-name)")
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
+
+
+def train_flags(command):
+    """The flags of ``unspin train`` and ``python -m training.train``: ``--config FILE``, one flag
+    per ``TrainConfig`` field (``training.flags``) and ``--fp32``. Flags override the file."""
+    import click
+
+    command = click.option("--fp32", is_flag=True, help="Train in fp32 instead of bf16 autocast (--bf16 false).")(command)
+    command = config_options(TrainConfig)(command)
+    return click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+                        help="JSON file of training settings (TrainConfig fields); flags given override it.")(command)
+
+
+def config_from_flags(config_file: str | None, fp32: bool, flags: dict) -> tuple[TrainConfig, dict]:
+    """The run's config from ``train_flags``' values, and the settings given as flags (to hand to a
+    child process)."""
+    values = given(TrainConfig, flags)
+    if fp32:
+        values["bf16"] = False
+    config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
+    return config, values

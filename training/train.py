@@ -22,12 +22,14 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 import torch
 
+from rewrite.exits import user_errors
 from rewrite.model_folder import folder_written
 
-from .config import TrainConfig
+from .config import TrainConfig, config_from_flags, train_flags
 from .data import TokenData, load_split, save_split, tokenize_split, tokenizer_fingerprint, write_token_manifest
 from .errors import ConfigError, DatasetError, TrainingError
 from .modeling import ModelConfig, build_model
@@ -448,11 +450,18 @@ def subset(data: TokenData, n: int) -> TokenData:
     return part
 
 
+@click.command("train-process", help="One training process: what `unspin train` runs under torchrun "
+                                      "(`python -m training.train`), with the same flags.")
+@train_flags
+def train_process(config_file, fp32, **flags):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with user_errors():
+        train(config_from_flags(config_file, fp32, flags)[0])
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m training.train --dataset D --out O [--flag value ...]`` (what torchrun runs): the
     flags of ``unspin train`` (one per ``TrainConfig`` field), run in this process."""
-    from .cli import train_process
-
     train_process.main(args=argv, prog_name="python -m training.train")
 
 
