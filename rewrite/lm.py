@@ -70,7 +70,7 @@ def base_cache() -> Path:
 
 def has_cached_base() -> bool:
     """Whether the dequantized base is already in the cache (then the GGUF file is not needed:
-    a GPU machine gets only this folder, see ``training.lm_gpu``)."""
+    a GPU machine gets only this folder, see ``research.lm_gpu``)."""
     target = base_cache()
     return (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file()
 

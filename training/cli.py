@@ -137,31 +137,16 @@ def train_cmd(config_file, fp32, nproc, **flags):
 @click.option("--markup", "markup", multiple=True, type=click.Path(),
               help="Score restorations of real spun text: .markup files or folders of them (repeatable).")
 @click.option("--backend", default="auto", show_default=True, help="Backend for --markup.")
-@click.option("--baseline", type=click.Choice(["lm", "rerank"]), default=None,
-              help="With --markup, score the training-free baseline instead of a model: the pretrained "
-                   "SmolLM2 choosing among the lexicon's inverse candidates (training/lm_baseline.py); "
-                   "`rerank`: those and the --model T5's edits, weighed by the noisy-channel reranker "
-                   "(training/rerank.py, weights from --rerank).")
-@click.option("--rerank", "rerank_weights", default=None, type=click.Path(),
-              help="For --baseline rerank: reranker.json written by `python -m training.rerank fit`.")
-@click.option("--corpus", "corpus", multiple=True, type=click.Path(),
-              help="For --baseline: clean text whose common words the baseline may put back (repeatable).")
 @click.option("--max-examples", type=int, default=2000, show_default=True)
 @click.option("--tortured-max", type=int, default=600, show_default=True, help="Tortured phrases to test (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
-def evaluate_cmd(model, data, markup, backend, baseline, corpus, rerank_weights, max_examples, tortured_max, as_json):
+def evaluate_cmd(model, data, markup, backend, max_examples, tortured_max, as_json):
     """Score a model on a dataset's test split against the baselines (writes metrics.json), or on
     real spun text annotated as markup (--markup: recall and wrongful edits per confidence)."""
     from .evaluate import EvalConfig, evaluate, format_table
 
-    if baseline and not (markup and corpus):
-        raise click.UsageError("--baseline scores --markup files and needs --corpus (clean text, e.g. "
-                               "../shared/corpora) to learn which words are common")
-    if baseline == "rerank" and not rerank_weights:
-        raise click.UsageError("--baseline rerank needs --rerank (reranker.json from `python -m training.rerank fit`)")
     if markup:
-        _evaluate_markup(model, markup, backend, as_json, corpus if baseline else (),
-                         rerank_weights if baseline == "rerank" else None)
+        _evaluate_markup(model, markup, backend, as_json)
         return
     if not data:
         raise click.UsageError("give --data (a built dataset) or --markup (annotated real spun text)")
@@ -179,26 +164,14 @@ def evaluate_cmd(model, data, markup, backend, baseline, corpus, rerank_weights,
         click.echo("\nrestored sample article:\n" + results["sample_article"])
 
 
-def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: bool,
-                     baseline_corpus: tuple[str, ...] = (), rerank_weights: str | None = None) -> None:
+def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: bool) -> None:
     from rewrite import Restorer
 
-    from .markup import choose_threshold, evaluate_markup, format_curve, markup_files
+    from .markup import choose_threshold, evaluate_markup, format_report, markup_files
 
     with user_errors():
         files = markup_files(list(paths))
-        if baseline_corpus:
-            from .lm_baseline import LmBaselineRestorer
-
-            restorer = LmBaselineRestorer.build(list(baseline_corpus))
-            if rerank_weights:
-                from .rerank import RerankedRestorer
-
-                t5 = Restorer.from_pretrained(model or None, backend=backend)
-                restorer = RerankedRestorer.load(rerank_weights, t5, restorer)
-            model = ""
-        else:
-            restorer = Restorer.from_pretrained(model or None, backend=backend)
+        restorer = Restorer.from_pretrained(model or None, backend=backend)
         result = evaluate_markup(files, restorer)
     chosen = choose_threshold(result)
     if model:  # beside the model, like metrics.json: the curve and per-file figures, no text
@@ -210,12 +183,7 @@ def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: 
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
-    name = ("reranked (T5 + inverse lexicon, scored by SmolLM2)" if rerank_weights else
-            "baseline lm (pretrained SmolLM2, inverse lexicon)" if baseline_corpus else model or "default")
-    click.echo(f"{len(files)} markup files, model {name}")
-    click.echo(format_curve(result))
-    click.echo("threshold for <= 1.0 wrongful edits per 100 words (95% bootstrap over files): "
-               + (f"{chosen['min_confidence']} (recall {chosen['recall']:.3f})" if chosen else "none fits"))
+    click.echo(format_report(result, chosen, f"{len(files)} markup files, model {model or 'default'}"))
 
 
 @click.command("channel-coverage")
