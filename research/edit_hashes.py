@@ -14,7 +14,13 @@ The inputs are the spun text of every ``../shared/eval/real_dev/*.markup`` (prin
 ``../shared/eval/score.py spun``; skipped when ../shared is absent) and
 ``seeds/sample_spun_article.txt``. Each is restored as ``unspin rewrite --json`` restores it; the
 hash is the SHA-256 of the JSON of its restored text and edits. Only hashes are written: no text
-from real_dev enters the repository.
+from real_dev enters the repository. The pretrained base restores nothing (the guard refuses its
+chat replies), so for the LM path pass ``--raw sample_spun`` too: it hashes what the backend
+generates for each sentence of the sample article, which the prompt and the decoding decide.
+
+The code measured is this checkout's (its root goes first on ``sys.path``, before any installed
+copy): to hash another commit, run this file from a worktree of that commit (``--shared`` then
+names the workspace's shared folder).
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))  # measure this checkout, not an installed copy
 
 
-def inputs() -> dict[str, str]:
+def inputs(shared: Path = SHARED) -> dict[str, str]:
     """``{name: spun text}``: each real_dev markup file's spun text and the sample article."""
     texts = {}
-    score = SHARED / "eval" / "score.py"
-    for markup in sorted((SHARED / "eval" / "real_dev").glob("*.markup")):
+    score = shared / "eval" / "score.py"
+    for markup in sorted((shared / "eval" / "real_dev").glob("*.markup")):
         texts[markup.name] = subprocess.run([sys.executable, str(score), "spun", str(markup)], check=True,
                                             capture_output=True, text=True).stdout
     sample = ROOT / "seeds" / "sample_spun_article.txt"
@@ -42,17 +49,28 @@ def inputs() -> dict[str, str]:
     return texts
 
 
-def edit_hashes(model: str | None, backend: str) -> dict[str, str]:
-    """``{name: sha256}`` of the JSON of each input's restoration."""
+def edit_hashes(model: str | None, backend: str, raw_from: str = "", shared: Path = SHARED) -> dict[str, str]:
+    """``{name: sha256}`` of the JSON of each input's restoration; for the inputs whose name starts
+    with ``raw_from`` also ``raw:<name>``, the hash of what the backend generated for each of its
+    sentences (text and token probabilities to 4 places), before alignment and the guard."""
+    import rewrite
     from rewrite import Restorer
+    from rewrite.text import split_sentences
 
-    texts = inputs()
+    print(f"code: {Path(rewrite.__file__).parent}", file=sys.stderr)
+    texts = inputs(shared)
     restorer = Restorer.from_pretrained(model, backend=backend)
     restored = restorer.restore_many(list(texts.values()))
     hashes = {}
     for name, result in zip(texts, restored):
         blob = json.dumps(result.to_dict(), ensure_ascii=False, sort_keys=True).encode()
         hashes[name] = hashlib.sha256(blob).hexdigest()
+    for name, text in texts.items():
+        if not (raw_from and name.startswith(raw_from)):
+            continue
+        sentences = [line[a:b] for line in text.split("\n") for a, b in split_sentences(line)]
+        generated = [[g.text, [round(p, 4) for p in g.token_probs]] for g in restorer.backend.generate(sentences)]
+        hashes[f"raw:{name}"] = hashlib.sha256(json.dumps(generated, ensure_ascii=False).encode()).hexdigest()
     hashes["ALL"] = hashlib.sha256("".join(hashes.values()).encode()).hexdigest()
     return hashes
 
@@ -87,11 +105,14 @@ def main() -> int:
     parser.add_argument("--backend", default="torch", help="backend name (rewrite.backends.BACKENDS)")
     parser.add_argument("--out", type=Path, help="write the hashes as JSON here")
     parser.add_argument("--compare", type=Path, help="a file --out wrote: exit 1 when any hash differs")
+    parser.add_argument("--shared", type=Path, default=SHARED, help="the workspace's shared folder (real_dev)")
+    parser.add_argument("--raw", default="", metavar="PREFIX", help="also hash the backend's own output for "
+                        "the inputs whose name starts with PREFIX (e.g. sample_spun: the sample article)")
     parser.add_argument("--lm-from-base", type=Path, help="write a language-model folder here from the "
                         "pretrained base and hash what it restores (instead of --model)")
     args = parser.parse_args()
     model = str(lm_folder_from_base(args.lm_from_base)) if args.lm_from_base else args.model
-    hashes = edit_hashes(model, args.backend)
+    hashes = edit_hashes(model, args.backend, args.raw, args.shared)
     print(json.dumps(hashes, indent=1))
     if args.out:
         args.out.write_text(json.dumps(hashes, indent=1) + "\n")
