@@ -28,7 +28,7 @@ import math
 import time
 from pathlib import Path
 
-from rewrite.convert_store import atomic_write
+from rewrite.files import atomic_write
 from rewrite.edits import Edit
 
 from training.errors import ConfigError

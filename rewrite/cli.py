@@ -21,7 +21,7 @@ import click
 from .backends import BACKENDS
 from .edits import apply_edits
 from .errors import EXIT_INPUT, InputError
-from .formats import detect_bom
+from .files import detect_bom
 
 STDIN = "-"
 
@@ -95,7 +95,7 @@ def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes, 
 
 def read_text(name: str) -> str:
     """The text of file ``name`` (``-``: stdin): UTF-8, or the encoding its byte-order mark names
-    (``rewrite.formats.detect_bom``, as ``unspin convert`` reads); ``InputError`` says which
+    (``rewrite.files.detect_bom``, as ``unspin convert`` reads); ``InputError`` says which
     byte is wrong."""
     label = "<stdin>" if name == STDIN else name
     try:

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rewrite.errors import InputError
-from service import routes
+from service import languagetool, routes
 from service.batcher import Batcher, NotRunning, Overloaded, QueueFull, Timeout
 from service.deps import (
     ServedRestorer,
@@ -76,6 +76,7 @@ def create_app(
     app.include_router(routes.health)
     app.include_router(routes.api, dependencies=[Depends(require_api_key)] if settings.api_key else [])
     app.include_router(routes.page)
+    app.include_router(languagetool.router)  # /v2: LanguageTool's API, its own key check
     _state_limits_in_openapi(app, settings)
     app.mount("/static", StaticFiles(directory=str(routes.STATIC_DIR)), name="static")
     _add_error_handlers(app)

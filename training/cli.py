@@ -137,16 +137,30 @@ def train_cmd(config_file, fp32, nproc, **flags):
 @click.option("--markup", "markup", multiple=True, type=click.Path(),
               help="Score restorations of real spun text: .markup files or folders of them (repeatable).")
 @click.option("--backend", default="auto", show_default=True, help="Backend for --markup.")
+@click.option("--clean", "clean", multiple=True, type=click.Path(),
+              help="With --markup, also count the edits made to this clean (never spun) text, per 100 words: "
+                   "a text file, one passage a line (repeatable).")
 @click.option("--max-examples", type=int, default=2000, show_default=True)
 @click.option("--tortured-max", type=int, default=600, show_default=True, help="Tortured phrases to test (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
-def evaluate_cmd(model, data, markup, backend, max_examples, tortured_max, as_json):
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="With --markup, draw recall against wrongful edits per 100 words by min_confidence into "
+                   "this PNG, the chosen threshold marked (a model card shows a curve.png beside the weights).")
+@click.option("--compare", "compare", multiple=True, type=click.Path(file_okay=False),
+              help="With --markup, also score this model folder on the same files: its table, and its line in "
+                   "--plot (repeatable).")
+def evaluate_cmd(model, data, markup, backend, clean, max_examples, tortured_max, as_json, plot, compare):
     """Score a model on a dataset's test split against the baselines (writes metrics.json), or on
-    real spun text annotated as markup (--markup: recall and wrongful edits per confidence)."""
+    real spun text annotated as markup (--markup: recall and wrongful edits per confidence, and
+    edits per 100 words of the markup's originals, clean text; --clean adds clean text of your own)."""
     from .evaluate import EvalConfig, evaluate, format_table
 
+    if (plot or compare) and not markup:
+        raise click.UsageError("--plot and --compare draw and score the --markup curve; give --markup too")
+    if clean and not markup:
+        raise click.UsageError("--clean is measured beside --markup: give the markup files too")
     if markup:
-        _evaluate_markup(model, markup, backend, as_json)
+        _evaluate_markup(model, markup, backend, as_json, clean, plot=plot, compare=compare)
         return
     if not data:
         raise click.UsageError("give --data (a built dataset) or --markup (annotated real spun text)")
@@ -164,26 +178,44 @@ def evaluate_cmd(model, data, markup, backend, max_examples, tortured_max, as_js
         click.echo("\nrestored sample article:\n" + results["sample_article"])
 
 
-def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: bool) -> None:
+def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: bool,
+                     clean_paths: tuple[str, ...] = (), plot: str | None = None,
+                     compare: tuple[str, ...] = ()) -> None:
     from rewrite import Restorer
 
-    from .markup import choose_threshold, evaluate_markup, format_report, markup_files
+    from .markup import choose_threshold, clean_passages, evaluate_markup, format_report, markup_files
 
     with user_errors():
         files = markup_files(list(paths))
+        clean = clean_passages(list(clean_paths))
         restorer = Restorer.from_pretrained(model or None, backend=backend)
-        result = evaluate_markup(files, restorer)
+        result = evaluate_markup(files, restorer, clean=clean)
     chosen = choose_threshold(result)
     if model:  # beside the model, like metrics.json: the curve and per-file figures, no text
         numbers = {name: {t: {k: v for k, v in r.items() if not isinstance(v, list)} for t, r in by_t.items()}
                    for name, by_t in result["files"].items()}  # misses quote the text: not kept
         summary = {"source": ", ".join(sorted({str(f.parent) for f in files})), "files_scored": len(files),
+                   "clean": "the files' originals (each place written as its first alternative)"
+                            + (f"; held out: {', '.join(clean_paths)}" if clean_paths else ""),
                    "curve": result["curve"], "recommended": chosen, "files": numbers}
         (Path(restorer.model_folder) / "markup_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    systems = [(model or "default", result, chosen)]
+    with user_errors():
+        for folder in compare:
+            other = evaluate_markup(files, Restorer.from_pretrained(folder, backend=backend), clean=clean)
+            systems.append((folder, other, choose_threshold(other)))
+        if plot:
+            from .plot import Curve, plot_curves
+
+            curves = [Curve.from_result(Path(n).name or n, r, c and c["min_confidence"]) for n, r, c in systems]
+            plot_curves(curves, plot, title=f"{len(files)} annotated files: {', '.join(sorted({f.parent.name for f in files}))}")
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
-    click.echo(format_report(result, chosen, f"{len(files)} markup files, model {model or 'default'}"))
+    for system, scored, picked in systems:
+        click.echo(format_report(scored, picked, f"{len(files)} markup files, model {system}"))
+    if plot:
+        click.echo(f"curve drawn to {plot}")
 
 
 @click.command("channel-coverage")

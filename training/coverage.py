@@ -28,6 +28,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from rewrite import facts
 from rewrite.text import WORD_RE
 
 from .errors import CorpusError
@@ -39,12 +40,9 @@ log = logging.getLogger(__name__)
 CONTEXT = 3  # unchanged tokens each side a swap may reach into
 KINDS = ("word", "phrase", "name", "number", "contraction", "other")
 RULES = "rules"  # source name of the spinner's own swaps (numbers, contractions, ...)
-_NUMBER_WORDS = frozenset(
-    """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
-    sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
-    thousand million billion trillion first second third fourth fifth sixth seventh eighth ninth
-    tenth half dozen percent %""".split()
-)
+# a place holding one of these (or a digit) is a number swap: rewrite/facts.py's number words
+_NUMBER_WORDS = (frozenset(facts.SMALL) | frozenset(facts.TENS) | frozenset(facts.SCALES) | frozenset(facts.ORDINALS)
+                 | {"half", "dozen", "percent", "%"})
 _OPENERS = frozenset({".", "!", "?", "“", '"', ":", "(", "‘"})
 
 

@@ -1,7 +1,7 @@
 """The ``unspin`` command line: the subcommands of each package under one group.
 
     $ unspin rewrite article.txt                 # rewrite.cli (base install)
-    $ unspin convert archive/ --out clean/       # rewrite.convert_cli (base install; .md needs [convert])
+    $ unspin convert archive/ --out clean/       # rewrite.convert.cli (base install; .md needs [convert])
     $ unspin serve                               # service.cli, needs pip install 'unspin[serve]'
     $ unspin build-dataset / train / evaluate    # training.cli, needs pip install 'unspin[train]'
 
@@ -37,7 +37,7 @@ class LazyCommand:
 
 COMMANDS = {
     "rewrite": LazyCommand("rewrite.cli:rewrite", None, "Restore FILES (or stdin) and print the result."),
-    "convert": LazyCommand("rewrite.convert_cli:convert", None, "Restore spun wording in files and folders."),
+    "convert": LazyCommand("rewrite.convert.cli:convert", None, "Restore spun wording in files, folders and datasets."),
     "serve": LazyCommand("service.cli:serve", "serve", "Serve POST /v1/restore and the review page."),
     "build-dataset": LazyCommand("training.cli:build_dataset_cmd", "train", "Spin a clean corpus into training pairs."),
     "train": LazyCommand("training.cli:train_cmd", "train", "Train or fine-tune a restorer."),

@@ -25,6 +25,7 @@ from tests.service.service_fakes import (
     REPO,
     CancellableRestorer,
     FakeRestorer,
+    free_port,
     isolated_settings,
     live_server,
     run_batcher,
@@ -400,7 +401,7 @@ def test_a_client_that_hangs_up_frees_the_model_within_a_second():
 def test_sigterm_stops_a_busy_server_within_the_shutdown_timeout(tmp_path):
     started = tmp_path / "started"
     env = dict(os.environ, UNSPIN_SHUTDOWN_TIMEOUT_S="1", UNSPIN_TEST_STARTED=str(started), PYTHONPATH=str(REPO))
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-c", "from unspin.cli import main; main()", "serve", "--port", str(port),
                "--log-level", "warning", "--app", "tests.service.service_fakes:stuck_app"]  # fmt: skip
     server = subprocess.Popen(command, cwd=REPO, env=env)
@@ -420,14 +421,6 @@ def test_sigterm_stops_a_busy_server_within_the_shutdown_timeout(tmp_path):
             server.wait()
     assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
     assert took < 6  # 1 s for running requests, up to 2 s for the model call, then exit
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _ready(url: str) -> bool:

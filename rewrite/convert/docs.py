@@ -3,7 +3,7 @@
     >>> convert_jobs([Job("a.txt", b"They mentioned it.\n", "sha")], restorer, ConvertOptions())[0].output
     b'They said it.\n'
 
-Each file is parsed by its format handler (``rewrite.formats``); the prose of all files in the
+Each file is parsed by its format handler (``rewrite.convert.formats``); the prose of all files in the
 batch goes to the restorer in one ``restore_many`` call; the edits that fall inside editable
 prose are spliced back and the file is rendered in its own encoding. ``ConvertOptions`` are the
 settings a worker needs (small and picklable; Ray actors and spawned processes get them too).
@@ -19,10 +19,10 @@ import logging
 import re
 from pathlib import Path
 
-from .errors import InputError, ModelError
-from .edits import Edit
-from .formats import Document, FormatOptions, parse
-from .text import count_words
+from ..edits import Edit, apply_edits
+from ..errors import InputError, ModelError
+from ..text import count_words
+from .formats import Document, FormatOptions, Segment, parse
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,16 @@ class DocResult:
     errors: list[dict] = dataclasses.field(default_factory=list)
     cacheable: bool = True  # False: not recorded in the manifest, so a rerun tries again
     cached: bool = False
+    written: bool = False  # the output is already in place (a table, written while it streamed)
+    rows: int | None = None  # tables: rows read; their edits are in the output, not in ``edits``
+    edit_count: int | None = None  # tables: edits made (``len(edits)`` for documents)
+
+    @property
+    def n_edits(self) -> int:
+        return len(self.edits) if self.edit_count is None else self.edit_count
 
     def report_line(self) -> dict:
-        return {
+        line = {
             "path": self.rel,
             "status": self.status,
             "cached": self.cached,
@@ -78,6 +85,15 @@ class DocResult:
             "edits": self.edits,
             "errors": self.errors,
         }
+        if self.rows is not None:
+            line.update(rows=self.rows, edit_count=self.edit_count)
+        return line
+
+    @classmethod
+    def from_manifest(cls, rel: str, sha256: str, status: str, line: dict) -> "DocResult":
+        """The result an earlier run recorded (``report_line``), re-emitted without converting."""
+        return cls(rel, status, sha256, None, line.get("words", 0), line.get("spin_ratio"), line.get("edits", []),
+                   line.get("errors", []), cached=True, rows=line.get("rows"), edit_count=line.get("edit_count"))
 
     @classmethod
     def failure(cls, rel: str, sha256: str | None, reason: str, cacheable: bool = True) -> "DocResult":
@@ -160,6 +176,16 @@ def _report_edits(document: Document, changes: list[list[Edit]]) -> list[dict]:
     return edits
 
 
+def changed_words(originals) -> int:
+    """Words the edits with these ``original``s touch (an insertion counts as one word)."""
+    return sum(count_words(original) or 1 for original in originals)
+
+
+def spin_ratio(words: int, changed: int) -> float:
+    """Share of ``words`` that edits touched, as the report and the table column give it."""
+    return round(min(1.0, changed / words), 4) if words else 0.0
+
+
 def _finish_document(job: Job, document: Document, units: list[_Unit], restorations: list) -> DocResult:
     per_segment: list[list[Edit]] = [[] for _ in document.segments]
     for unit, restoration in zip(units, restorations):
@@ -167,14 +193,13 @@ def _finish_document(job: Job, document: Document, units: list[_Unit], restorati
     per_segment = [_non_overlapping(changes) for changes in per_segment]
     output = document.render(per_segment)
     words = sum(count_words(u.text) for u in units)  # counted as the restorer counts its spin ratio
-    changed = sum(count_words(ch.original) or 1 for changes in per_segment for ch in changes)
     return DocResult(
         job.rel,
         "partial" if document.problems else "ok",
         job.sha256,
         output,
         words,
-        round(min(1.0, changed / words), 4) if words else 0.0,
+        spin_ratio(words, changed_words(ch.original for changes in per_segment for ch in changes)),
         _report_edits(document, per_segment),
         list(document.problems),
     )
@@ -232,3 +257,75 @@ def _restore(restorer, texts: list[str], options: ConvertOptions) -> list:
     if len(restorations) != len(texts):
         raise ModelError(f"the restorer returned {len(restorations)} results for {len(texts)} sentences")
     return restorations
+
+
+# --------------------------------------------------------------------------- table cells
+
+
+@dataclasses.dataclass
+class CellResult:
+    """One restored table cell: ``restored`` is None when the cell is not a string or failed."""
+
+    restored: str | None
+    edits: list[dict] | None
+    spin_ratio: float | None
+    words: int = 0
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class RowBatch:
+    """Cells of one column sent to a worker; ``tag`` comes back with the results (engines may
+    answer out of order)."""
+
+    tag: tuple
+    texts: list
+
+
+@dataclasses.dataclass
+class RowResults:
+    tag: tuple
+    cells: list[CellResult]
+
+
+def restore_cells(texts: list, restorer, options: ConvertOptions) -> list[CellResult]:
+    """Restore table cells with one ``restore_many`` call, as a document's prose is restored:
+    URLs stay untouched, line breaks are read as spaces, edits are in the cell's code points.
+
+        >>> restore_cells(["They mentioned it.", None], restorer, ConvertOptions())[0].restored
+        'They said it.'
+
+    A cell the restorer fails on fails alone (``error`` set) after a retry cell by cell; a
+    ``ModelError`` stops the run. Cells that are not strings come back as ``restored=None``.
+    """
+    segments = {k: Segment.whole(text, {}) for k, text in enumerate(texts) if isinstance(text, str)}
+    words = {k: count_words(texts[k]) for k in segments}
+    units = [_Unit(k, 0, texts[k]) for k in segments if words[k]]
+    failed, error = set(), None
+    try:
+        restorations = _restore(restorer, [u.view for u in units], options)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - isolate the cell at fault
+        if len(units) > 1:
+            logger.warning("a batch of %d cells failed (%s); retrying them one by one", len(units), exc)
+            return [restore_cells([text], restorer, options)[0] for text in texts]
+        failed, error, restorations = {unit.doc for unit in units}, f"conversion error: {exc}", []
+    accepted = {unit.doc: _non_overlapping(_accepted(unit, r, segments[unit.doc])) for unit, r in zip(units, restorations)}
+    results = []
+    for k, text in enumerate(texts):
+        if k in failed:
+            results.append(CellResult(None, None, None, words[k], error))
+        elif k not in segments:
+            results.append(CellResult(None, None, None))
+        else:
+            changes = accepted.get(k, [])
+            edits = [ch.to_dict() for ch in changes]
+            ratio = spin_ratio(words[k], changed_words(ch.original for ch in changes))
+            results.append(CellResult(apply_edits(text, changes), edits, ratio, words[k]))
+    return results
+
+
+def restore_rows(batch: RowBatch, restorer, options: ConvertOptions) -> RowResults:
+    """The engines' work function for tables (``convert_jobs`` is the one for files)."""
+    return RowResults(batch.tag, restore_cells(batch.texts, restorer, options))

@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
-from .convert_docs import ConvertOptions, DocResult, Job, convert_jobs
-from .errors import InputError
+from ..errors import InputError
+from .docs import ConvertOptions, convert_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ class ConvertActor:
     def model_info(self) -> dict:
         return dict(self._restorer().model_info)
 
-    def convert(self, jobs: list[Job], options: ConvertOptions) -> list[DocResult]:
-        return convert_jobs(jobs, self._restorer(), options)
+    def run(self, work: Callable, batch, options: ConvertOptions):
+        return work(batch, self._restorer(), options)
 
 
 class RayEngine:
@@ -73,7 +73,7 @@ class RayEngine:
     def model_info(self) -> dict:
         return self.ray.get(self.actors[0].model_info.remote())
 
-    def run(self, batches: Iterable[list[Job]], options: ConvertOptions) -> Iterator[list[DocResult]]:
+    def run(self, batches: Iterable, options: ConvertOptions, work: Callable = convert_jobs) -> Iterator:
         ray = self.ray
         options_ref = ray.put(options)
         idle = list(self.actors) * 2  # two slots per actor: one running, one queued
@@ -82,11 +82,11 @@ class RayEngine:
             while not idle:
                 yield from self._collect(in_flight, idle)
             actor = idle.pop(0)
-            in_flight[actor.convert.remote(batch, options_ref)] = actor
+            in_flight[actor.run.remote(work, batch, options_ref)] = actor
         while in_flight:
             yield from self._collect(in_flight, idle)
 
-    def _collect(self, in_flight: dict, idle: list) -> Iterator[list[DocResult]]:
+    def _collect(self, in_flight: dict, idle: list) -> Iterator:
         done, _ = self.ray.wait(list(in_flight), num_returns=1)
         for ref in done:
             idle.append(in_flight.pop(ref))

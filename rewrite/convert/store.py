@@ -1,5 +1,5 @@
-"""Where a conversion run reads and writes: input discovery and path checks, atomic output
-files, and the SQLite manifest that makes a run resumable.
+"""Where a conversion run reads and writes: input discovery and path checks, and the SQLite
+manifest that makes a run resumable (outputs are written with ``rewrite.files.atomic_write``).
 
     >>> plan = discover(["docs/"], globs=("*.md",))          # files, their relative paths, skipped ones
     >>> check_paths([Path("docs")], Path("clean"), Path("report.jsonl"), plan)
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
-import logging
 import os
 import sqlite3
 import stat
@@ -19,14 +18,12 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .convert_docs import DocResult
-from .errors import InputError
+from ..errors import InputError
+from .docs import DocResult
 from .formats import format_of
-
-logger = logging.getLogger(__name__)
+from .tables import table_kind
 
 MANIFEST_NAME = ".unspin-manifest.sqlite"
-TEMP_MARK = ".unspin-tmp-"
 
 
 @dataclasses.dataclass
@@ -37,6 +34,7 @@ class Plan:
     files: list[tuple[Path, str]]
     ignored: int = 0  # files in source folders with a suffix no handler reads
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (rel, why): not regular files
+    tables: list[tuple[Path, str]] = dataclasses.field(default_factory=list)  # Parquet files, datasets folders
 
 
 def discover(sources: Iterable[str | os.PathLike], globs: tuple[str, ...] = (), exclude: Iterable[Path] = ()) -> Plan:
@@ -44,7 +42,9 @@ def discover(sources: Iterable[str | os.PathLike], globs: tuple[str, ...] = (), 
     filtered by ``globs`` (fnmatch on the relative path or the name; default: every supported
     suffix); files named directly are always taken. Paths are relative to the sources' common
     folder, so one folder maps to the output folder's top. A path that passes the filters but is
-    not a regular file (``non_regular``) goes to ``Plan.skipped``, unopened."""
+    not a regular file (``non_regular``) goes to ``Plan.skipped``, unopened. Parquet files and
+    ``datasets`` folders (``tables.table_kind``) go to ``Plan.tables``; a datasets folder is one
+    input, like a file: it is not walked, and named directly it maps to ``OUT/ITS_NAME``."""
     paths = [Path(s) for s in sources]
     if not paths:
         raise InputError("no input given; pass files or folders to convert")
@@ -52,40 +52,54 @@ def discover(sources: Iterable[str | os.PathLike], globs: tuple[str, ...] = (), 
         if not path.exists():
             raise InputError(f"{path} does not exist")
     resolved = [p.resolve() for p in paths]
-    base = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in resolved]))
+    base = Path(os.path.commonpath([p if p.is_dir() and table_kind(p) is None else p.parent for p in resolved]))
     excluded = [Path(e).resolve() for e in exclude]
     seen: dict[Path, str] = {}
+    tables: dict[Path, str] = {}
     skipped: dict[str, str] = {}
     ignored = 0
 
     def take(file: Path, rel: str) -> None:
         kind = non_regular(file)
-        if kind:
+        if table_kind(file) == "datasets":
+            tables.setdefault(file, rel)
+        elif kind:
             skipped.setdefault(rel, f"{kind}, not a regular file; skipped without opening it")
         else:
-            seen.setdefault(file, rel)
+            (tables if table_kind(file) else seen).setdefault(file, rel)
+
+    def wanted(rel: str, name: str) -> bool:
+        return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) for g in globs)
 
     for path in resolved:
-        if not path.is_dir():
+        if not path.is_dir() or table_kind(path):
             take(path, path.relative_to(base).as_posix())
             continue
         for root, dirs, names in os.walk(path):
             root_path = Path(root)
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _inside(root_path / d, excluded))
+            for name in list(dirs):
+                folder = root_path / name
+                if table_kind(folder):  # a datasets folder: one input, not walked
+                    dirs.remove(name)
+                    rel = folder.relative_to(base).as_posix()
+                    if not globs or wanted(rel, name):
+                        take(folder, rel)
             for name in sorted(names):
                 file = root_path / name
                 if name.startswith(".") or _inside(file, excluded):
                     continue
                 rel = file.relative_to(base).as_posix()
                 if globs:
-                    if not any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) for g in globs):
+                    if not wanted(rel, name):
                         continue
-                elif format_of(file.suffix) is None:
+                elif format_of(file.suffix) is None and table_kind(file) is None:
                     ignored += 1
                     continue
                 take(file, rel)
     files = sorted(((path, rel) for path, rel in seen.items()), key=lambda item: item[1])
-    return Plan(base, files, ignored, sorted(skipped.items()))
+    found = sorted(((path, rel) for path, rel in tables.items()), key=lambda item: item[1])
+    return Plan(base, files, ignored, sorted(skipped.items()), found)
 
 
 _FILE_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
@@ -117,57 +131,19 @@ def check_paths(sources: list[Path], out: Path, report: Path | None, plan: Plan)
             raise InputError(f"{source} is inside --out {out}; choose an output folder outside the inputs")
     if report is None:
         return
-    inputs = {path for path, _ in plan.files} | set(sources)
+    inputs = {path for path, _ in plan.files + plan.tables} | set(sources)
     folders = [source for source in sources if source.is_dir()]
     if report in inputs or (_inside(report, folders) and not _inside(report, [out])):
         raise InputError(
             f"--report {report} is among the inputs; writing it would overwrite or add an input. "
             "Put the report outside the folders being converted"
         )
-    if report == out / MANIFEST_NAME or report in {out / rel for _, rel in plan.files}:
+    if report == out / MANIFEST_NAME or report in {out / rel for _, rel in plan.files + plan.tables}:
         raise InputError(f"--report {report} is an output of this run; choose another report path")
 
 
 def _inside(path: Path, folders: list[Path]) -> bool:
     return any(path == f or f in path.parents for f in folders)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a fsynced temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_temp_files(out: Path) -> int:
-    """Delete temporary files a killed run left in ``out``; returns how many."""
-    removed = 0
-    for root, _, names in os.walk(out):
-        for name in names:
-            if name.startswith(".") and TEMP_MARK in name:
-                os.unlink(os.path.join(root, name))
-                removed += 1
-    if removed:
-        logger.info("removed %d temporary files left by an interrupted run", removed)
-    return removed
 
 
 class Manifest:

@@ -1,7 +1,9 @@
 """Where a conversion run restores: in this process, in spawned worker processes, or on Ray.
 
 Each engine loads the restorer once per worker from a picklable factory (``RestorerFactory``)
-and turns batches of ``Job``s into ``DocResult``s (``rewrite.convert_docs.convert_jobs``).
+and runs a work function on batches: ``convert_jobs`` turns ``Job``s (files) into ``DocResult``s,
+``restore_rows`` turns a ``RowBatch`` (table cells) into ``RowResults``. Results may come back in
+another order than the batches went out.
 
     >>> engine = make_engine("local", 2, None, RestorerFactory("models/news"))
     >>> model_id(engine.model_info())
@@ -18,9 +20,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from .convert_docs import ConvertOptions, DocResult, Job, convert_jobs
-from .errors import UnspinError
-from .model_folder import available_cpus
+from ..errors import UnspinError
+from ..model_folder import available_cpus
+from .docs import ConvertOptions, convert_jobs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +34,7 @@ class RestorerFactory:
     threads: int | None = None  # backend threads in this worker (None: the library default)
 
     def __call__(self):
-        from . import Restorer
+        from .. import Restorer
 
         return Restorer.from_pretrained(self.model_dir, backend=self.backend, threads=self.threads or 0)
 
@@ -57,9 +59,9 @@ class InProcessEngine:
     def model_info(self) -> dict:
         return dict(self.restorer.model_info)
 
-    def run(self, batches: Iterable[list[Job]], options: ConvertOptions) -> Iterator[list[DocResult]]:
+    def run(self, batches: Iterable, options: ConvertOptions, work: Callable = convert_jobs) -> Iterator:
         for batch in batches:
-            yield convert_jobs(batch, self.restorer, options)
+            yield work(batch, self.restorer, options)
 
     def close(self) -> None:
         pass
@@ -85,8 +87,8 @@ def _worker_model_info() -> dict:
     return dict(_worker_restorer().model_info)
 
 
-def _worker_convert(jobs: list[Job], options: ConvertOptions) -> list[DocResult]:
-    return convert_jobs(jobs, _worker_restorer(), options)
+def _worker_run(work: Callable, batch, options: ConvertOptions):
+    return work(batch, _worker_restorer(), options)
 
 
 class ProcessPoolEngine:
@@ -101,14 +103,14 @@ class ProcessPoolEngine:
     def model_info(self) -> dict:
         return self._result(self.pool.submit(_worker_model_info))
 
-    def run(self, batches: Iterable[list[Job]], options: ConvertOptions) -> Iterator[list[DocResult]]:
+    def run(self, batches: Iterable, options: ConvertOptions, work: Callable = convert_jobs) -> Iterator:
         pending = set()
         for batch in batches:
             if len(pending) >= 2 * self.workers:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield self._result(future)
-            pending.add(self.pool.submit(_worker_convert, batch, options))
+            pending.add(self.pool.submit(_worker_run, work, batch, options))
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:

@@ -5,9 +5,9 @@
     (1180, 3, 2410.5)
 
 This module holds the run (``convert_files``, its config and summary); each concern has its own
-module: ``rewrite.convert_docs`` (one batch of documents: parse, restore, splice, render),
-``rewrite.convert_store`` (discovery, path checks, atomic outputs, the manifest) and
-``rewrite.convert_engines`` (in-process, process-pool and Ray restorers).
+module: ``rewrite.convert.docs`` (one batch of documents: parse, restore, splice, render),
+``rewrite.convert.store`` (discovery, path checks, the manifest) and
+``rewrite.convert.engines`` (in-process, process-pool and Ray restorers).
 
 What a run does (``convert_files`` reads in this order):
 
@@ -24,11 +24,14 @@ What a run does (``convert_files`` reads in this order):
 4. ``_batches``: each input is read and hashed; one the manifest records with the same hash,
    model id and settings is skipped (its recorded report line is re-emitted); the others go to
    the workers in small batches.
-5. Workers parse each file (``rewrite.formats``), send its sentences to ``restore_many`` in one
+5. Workers parse each file (``rewrite.convert.formats``), send its sentences to ``restore_many`` in one
    batch, keep the edits that fall inside prose, and return the rendered bytes.
 6. ``_Recorder.finish``: the output is written to a temporary file, fsynced and renamed over
    the target; only then is the manifest row written. A kill at any moment therefore leaves
    either the old state or a complete output; a rerun redoes anything without a row.
+7. ``_table``: Parquet files and ``datasets`` folders (``Plan.tables``) stream through the same
+   engine in batches of rows, each finished batch kept as a part, so a rerun also resumes inside
+   a table (``rewrite.convert.tables``).
 """
 
 from __future__ import annotations
@@ -43,11 +46,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .convert_docs import ConvertOptions, DocResult, Job, convert_jobs
-from .convert_engines import RestorerFactory, make_engine, model_id
-from .convert_store import MANIFEST_NAME, Manifest, Plan, atomic_write, check_paths, discover, non_regular, remove_temp_files
-from .errors import InputError, UnspinError
+from ..errors import InputError, UnspinError
+from ..files import atomic_write, remove_temp_files
+from .docs import ConvertOptions, DocResult, Job, convert_jobs
+from .engines import RestorerFactory, make_engine, model_id
 from .formats import FormatOptions
+from .store import MANIFEST_NAME, Manifest, Plan, check_paths, discover, non_regular
+from .tables import TableRun, convert_table, hash_path, remove_parts
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +73,12 @@ class ConvertConfig:
     engine: str = _field("local", "'local' (this machine) or 'ray' (a Ray cluster).")
     address: str | None = _field(None, "Ray cluster address ('auto', 'ray://head:10001'); none starts a local Ray.")
     field: str = _field("text", "JSONL: the field holding the text.")
-    column: str = _field("text", "CSV: the header name of the column holding the text.")
+    column: str = _field("text", "CSV, Parquet and datasets folders: the name of the column holding the text.")
     min_confidence: float | None = _field(None, "Drop edits the model is less sure of than this (0..1; None: the model's recommendation).")
     protect_quotes: bool = _field(False, "Leave text inside quotation marks as it is.")
     batch_files: int = _field(16, "Documents sent to a worker at a time.")
     batch_chars: int = _field(200_000, "Characters sent to a worker at a time (a batch closes at either limit).")
+    batch_rows: int = _field(256, "Parquet and datasets folders: rows sent to a worker at a time (each batch is one resumable part).")
     progress: bool | None = _field(None, "Progress bar; None: a bar when stderr is a terminal, log lines otherwise.")
     log_every: float = _field(10.0, "Seconds between progress log lines when there is no bar.")
 
@@ -85,8 +91,8 @@ class ConvertConfig:
             raise InputError(f"--workers must be at least 1, got {self.workers}")
         if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
             raise InputError(f"--min-confidence must be between 0 and 1, got {self.min_confidence}")
-        if self.batch_files < 1 or self.batch_chars < 1:
-            raise InputError("batch_files and batch_chars must be at least 1")
+        if self.batch_files < 1 or self.batch_chars < 1 or self.batch_rows < 1:
+            raise InputError("batch_files, batch_chars and batch_rows must be at least 1")
         if self.address and self.engine != "ray":
             raise InputError("--address only applies to --engine ray")
         self.globs = tuple(self.globs)
@@ -194,7 +200,7 @@ class _Recorder:
         if not result.cached:
             if result.output is not None:
                 atomic_write(target, result.output)
-            elif result.cacheable and target.is_file():
+            elif result.cacheable and not result.written and target.is_file():
                 target.unlink()  # an output of an earlier version of this input would be stale
             if result.cacheable and result.sha256 is not None:
                 self.manifest.record(result, self.model, self.settings)
@@ -204,7 +210,7 @@ class _Recorder:
         s = self.summary
         setattr(s, result.status, getattr(s, result.status) + 1)
         s.cached += result.cached
-        s.edits += len(result.edits)
+        s.edits += result.n_edits
         if not result.cached:
             s.words += result.words
         if result.status != "ok":
@@ -231,10 +237,8 @@ def _batches(plan: Plan, out: Path, manifest: Manifest, model: str, settings: st
         sha = hashlib.sha256(data).hexdigest()
         row = manifest.lookup(rel)
         if row is not None and row[:3] == (sha, model, settings):
-            line = row[4]
             if row[3] == "failed" or (out / rel).is_file():
-                recorder.finish(DocResult(rel, row[3], sha, None, line.get("words", 0), line.get("spin_ratio"),
-                                          line.get("edits", []), line.get("errors", []), cached=True))
+                recorder.finish(DocResult.from_manifest(rel, sha, row[3], row[4]))
                 continue
         batch.append(Job(rel, data, sha))
         size += len(data)
@@ -243,6 +247,19 @@ def _batches(plan: Plan, out: Path, manifest: Manifest, model: str, settings: st
             batch, size = [], 0
     if batch:
         yield batch
+
+
+def _table(path: Path, rel: str, run: TableRun, manifest: Manifest) -> DocResult:
+    """A Parquet file or datasets folder: skipped when the manifest has it (same bytes, model and
+    settings) and its output is there, else converted (``tables.convert_table``)."""
+    try:
+        sha = hash_path(path)
+    except OSError as exc:
+        return DocResult.failure(rel, None, f"unreadable: {exc.strerror or exc}", cacheable=False)
+    row = manifest.lookup(rel)
+    if row is not None and row[:3] == (sha, run.model, run.settings) and (row[3] == "failed" or (run.out / rel).exists()):
+        return DocResult.from_manifest(rel, sha, row[3], row[4])
+    return convert_table(path, rel, run, sha)
 
 
 def convert_files(sources: Iterable[str | os.PathLike], config: ConvertConfig, restorer_factory: Callable[[], object] | None = None) -> Summary:
@@ -261,7 +278,7 @@ def convert_files(sources: Iterable[str | os.PathLike], config: ConvertConfig, r
     out.mkdir(parents=True, exist_ok=True)
     factory = restorer_factory or RestorerFactory()
     options = config.options()
-    summary = Summary(total=len(plan.files) + len(plan.skipped), ignored=plan.ignored)
+    summary = Summary(total=len(plan.files) + len(plan.tables) + len(plan.skipped), ignored=plan.ignored)
     manifest = Manifest(out)
     report = progress = engine = None
     try:
@@ -269,7 +286,7 @@ def convert_files(sources: Iterable[str | os.PathLike], config: ConvertConfig, r
         engine = make_engine(config.engine, config.workers, config.address, factory)
         model = model_id(engine.model_info())
         logger.info("converting %d files into %s with model %s (%s engine, %d workers)",
-                    len(plan.files), out, model, config.engine, config.workers)
+                    len(plan.files) + len(plan.tables), out, model, config.engine, config.workers)
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             report = open(report_path, "w", encoding="utf-8")
@@ -282,6 +299,11 @@ def convert_files(sources: Iterable[str | os.PathLike], config: ConvertConfig, r
         for results in engine.run(batches, options):
             for result in results:
                 recorder.finish(result)
+        tables = TableRun(out, engine, options, model, options.settings_id(), config.batch_rows, config.log_every)
+        for path, rel in plan.tables:
+            recorder.finish(_table(path, rel, tables, manifest))
+            manifest.commit()  # the row is safe: the parts are not needed any more
+            remove_parts(out, rel)
         summary.seconds = time.monotonic() - start
     finally:
         if progress is not None:
@@ -294,20 +316,3 @@ def convert_files(sources: Iterable[str | os.PathLike], config: ConvertConfig, r
     logger.debug("%s", summary.describe())
     return summary
 
-
-__all__ = [
-    "ConvertConfig",
-    "ConvertOptions",
-    "DocResult",
-    "Job",
-    "Manifest",
-    "RestorerFactory",
-    "Summary",
-    "UnspinError",
-    "check_paths",
-    "convert_files",
-    "convert_jobs",
-    "discover",
-    "MANIFEST_NAME",
-    "model_id",
-]
