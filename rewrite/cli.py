@@ -20,10 +20,9 @@ import click
 
 from .backends import BACKENDS
 from .edits import apply_edits
-from .errors import InputError
+from .errors import EXIT_INPUT, InputError
 from .files import detect_bom
 
-EXIT_INPUT = 2  # the exit code of the `unspin` group for input and model errors
 STDIN = "-"
 
 

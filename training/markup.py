@@ -16,14 +16,18 @@ evaluation set's own ``score.py``, which this reimplements so the package needs 
 itself). ``evaluate_markup`` restores every file once and scores it at each confidence threshold;
 it restores the file's original too (``original_text``: clean text, where every edit is wrong),
 so that clean text is measured wherever spun text is.
+
+This module is the one parser of the format: ``parse_markup`` gives each line's plain text and
+places (what ``training.coverage`` walks), ``SLOT`` and ``fold`` are shared with it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
-from .errors import DatasetError
+from .errors import CorpusError, DatasetError
 
 SLOT = re.compile(r"\[\[(.*?)\|\|(.*?)\]\]", re.S)
 TOKEN = re.compile(r"\w+(?:[’']\w+)*|[^\w\s]")
@@ -46,12 +50,52 @@ def original_text(markup: str) -> str:
     return SLOT.sub(lambda m: m.group(2).split("|")[0].strip(), markup)
 
 
-def _fold(token: str) -> str:
+def fold(token: str) -> str:
+    """Case and apostrophe folded: ``"Doesn’t"`` -> ``"doesn't"``."""
     return token.lower().replace("’", "'")
 
 
+@dataclasses.dataclass
+class MarkupLine:
+    """A markup line as segments: plain strings and ``(spun, alternatives)`` places."""
+
+    segments: list
+
+    def text(self, pick) -> tuple[str, list[tuple[int, int]]]:
+        """The line with each place rendered by ``pick(k, spun, alts)``, and each place's span."""
+        out, spans, at, k = [], [], 0, 0
+        for seg in self.segments:
+            if isinstance(seg, str):
+                out.append(seg)
+                at += len(seg)
+                continue
+            piece = pick(k, *seg)
+            spans.append((at, at + len(piece)))
+            out.append(piece)
+            at += len(piece)
+            k += 1
+        return "".join(out), spans
+
+
+def parse_markup(text: str, name: str = "<markup>") -> list[MarkupLine]:
+    """Split markup into lines of plain text and places; a malformed place names file and line."""
+    lines = []
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        segments, pos = [], 0
+        for m in SLOT.finditer(raw):
+            segments.append(raw[pos : m.start()])
+            segments.append((m.group(1), [a.strip() for a in m.group(2).split("|")]))
+            pos = m.end()
+        rest = raw[pos:]
+        if "[[" in rest or "]]" in rest:
+            raise CorpusError(f"{name}:{lineno}: unclosed or malformed [[spun||original]] slot")
+        segments.append(rest)
+        lines.append(MarkupLine(segments))
+    return lines
+
+
 def _norm(text: str) -> str:
-    return " ".join(_fold(t) for t in TOKEN.findall(text.replace("’", "'")))
+    return " ".join(fold(t) for t in TOKEN.findall(text.replace("’", "'")))
 
 
 def _units(markup: str) -> list[tuple]:
@@ -59,11 +103,11 @@ def _units(markup: str) -> list[tuple]:
     (``alts`` are normalised and include the spun wording, which the alignment may leave)."""
     units, pos = [], 0
     for m in SLOT.finditer(markup):
-        units += [("tok", _fold(t)) for t in TOKEN.findall(markup[pos : m.start()])]
+        units += [("tok", fold(t)) for t in TOKEN.findall(markup[pos : m.start()])]
         alts = tuple(a.strip() for a in m.group(2).split("|"))
         units.append(("slot", m.group(1), alts))
         pos = m.end()
-    units += [("tok", _fold(t)) for t in TOKEN.findall(markup[pos:])]
+    units += [("tok", fold(t)) for t in TOKEN.findall(markup[pos:])]
     return units
 
 
@@ -108,7 +152,7 @@ def score(markup: str, output: str) -> dict:
     """Places restored and wrongful edits of ``output`` against one markup text."""
     units = _units(markup)
     out = TOKEN.findall(output)
-    out_n = [_fold(t) for t in out]
+    out_n = [fold(t) for t in out]
     need = restored = ambiguous = ambiguous_ok = 0
     misses, wrongful = [], []
     for pu, pj, u, j in _align(units, out_n):
@@ -309,3 +353,12 @@ def format_curve(result: dict) -> str:
             line += f" {row['heldout_clean_edits_per_100_words']:.2f} |"
         lines.append(line)
     return "\n".join(lines)
+
+
+def format_report(result: dict, chosen: dict | None, title: str) -> str:
+    """What ``unspin evaluate --markup`` prints for one system: ``title``, the curve, and the
+    threshold ``choose_threshold`` chose (``chosen``)."""
+    pick = f"{chosen['min_confidence']} (recall {chosen['recall']:.3f})" if chosen else "none fits"
+    return "\n".join([title, format_curve(result),
+                      f"threshold for <= {MAX_WRONGFUL} wrongful edits per 100 words and <= {MAX_CLEAN} edits per 100 "
+                      f"words of the originals (95% bootstrap over files): {pick}"])

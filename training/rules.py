@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from rewrite.facts import FILLERS, SMALL, TENS
 
-from .lexicon import Variant
+from .variant import Variant
 
 SOURCE = "rules"
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from rewrite.edits import apply_edits
 from training.errors import ConfigError
-from training.lm_baseline import BaselineConfig, Candidate, InverseChannel, LmBaselineRestorer, LmScorer
-from training.rerank import (FEATURES, RerankedRestorer, features, fit_logistic, gold_spans, label, proposals,
+from research.lm_baseline import BaselineConfig, Candidate, InverseChannel, LmBaselineRestorer, LmScorer
+from research.rerank import (FEATURES, RerankedRestorer, features, fit_logistic, gold_spans, label, proposals,
                              sigmoid)
 
 from .test_lm_baseline import COUNTS, tiny_lexicon
@@ -106,8 +106,10 @@ def test_reranked_restorer_keeps_the_likelier_of_overlapping_proposals(systems):
 
 
 def test_evaluate_markup_with_the_reranker_cli(tiny_lm, tiny_model_dir, tmp_path, monkeypatch):
+    from research.rerank import cli_group
     from training import lexicon as lexicon_module
-    from unspin.cli import cli as main
+
+    main = cli_group()
 
     monkeypatch.setattr(lexicon_module, "load_lexicon", lambda *a, **k: tiny_lexicon())
     monkeypatch.setenv("UNSPIN_CACHE", str(tmp_path / "cache"))
@@ -116,12 +118,12 @@ def test_evaluate_markup_with_the_reranker_cli(tiny_lm, tiny_model_dir, tmp_path
     weights = tmp_path / "reranker.json"
     weights.write_text(json.dumps({"features": list(FEATURES), "weights": [0.5] * len(FEATURES)}))
     runner = CliRunner()
-    args = ["evaluate", "--markup", str(tmp_path / "a.markup"), "--baseline", "rerank", "--model", str(tiny_model_dir),
+    args = ["evaluate", "--markup", str(tmp_path / "a.markup"), "--model", str(tiny_model_dir),
             "--backend", "torch", "--corpus", str(tmp_path / "corpus.txt")]
     result = runner.invoke(main, args + ["--rerank", str(weights)])
     assert result.exit_code == 0, result.output
     assert "reranked" in result.output and "| 0.00 |" in result.output
-    assert runner.invoke(main, args).exit_code == 1  # --rerank missing: a usage error
+    assert "baseline lm" in runner.invoke(main, args).output  # without --rerank: the baseline alone
     weights.write_text(json.dumps({"features": ["bias"], "weights": [0.5]}))
     stale = runner.invoke(main, args + ["--rerank", str(weights)])
     assert stale.exit_code == 2 and "refit" in stale.output
@@ -131,7 +133,7 @@ def test_fit_writes_weights_and_the_proposals_it_was_fitted_on(tiny_lm, tiny_mod
     import datasets
 
     from training import lexicon as lexicon_module
-    from training.rerank import fit
+    from research.rerank import fit
 
     monkeypatch.setattr(lexicon_module, "load_lexicon", lambda *a, **k: tiny_lexicon())
     (tmp_path / "corpus.txt").write_text("People said the war was over.\nAt least they say so.\n")

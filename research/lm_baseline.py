@@ -16,7 +16,7 @@ overlapping edits go to the larger gain. Confidence is ``1 - exp(-gain / 3)``, s
     ...                        "were useless after the struggle."])[0].text
     'Rubio said on Wednesday that at least 15 people were dead after the battle.'
 
-``unspin evaluate --markup FILES --baseline lm`` scores it like any model.
+``python -m research.rerank evaluate --markup FILES --corpus C`` scores it like any model.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from rewrite.model_folder import cache_root
 from rewrite.restorer import Restoration
 from rewrite.text import WORD_RE, count_words
 
-from .corpus import corpus_files, read_corpus
-from .errors import ConfigError
-from .lexicon import Variant
-from .spinner import OWN_SOURCES, inflect_variant, keeps_quantities, lemma_readings
+from training.corpus import corpus_files, read_corpus
+from training.errors import ConfigError
+from training.lexicon import Variant
+from training.spinner import OWN_SOURCES, inflect_variant, keeps_quantities, lemma_readings
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ class LmBaselineRestorer:
         the scorer from ``model``/``tokenizer`` (default: SmolLM2's base weights, ``rewrite.lm``)."""
         config = config or BaselineConfig()
         if lexicon is None:
-            from .lexicon import load_lexicon
+            from training.lexicon import load_lexicon
 
             lexicon = load_lexicon()
         channel = InverseChannel.build(lexicon, word_counts(corpus), config.vocab_size)

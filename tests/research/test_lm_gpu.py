@@ -1,4 +1,4 @@
-"""The GPU recipe of the language-model restorer (``training.lm_gpu``, ``training/recipes/lm_gpu.sh``):
+"""The GPU recipe of the language-model restorer (``research.lm_gpu``, ``research/recipes/lm_gpu.sh``):
 the base travels as GGUF blocks that give its tensors back bit for bit, the data and the parts
 round-trip exactly, and the device script, run here on CPU call by call, trains and sends back a
 model folder that assembles and loads."""
@@ -27,7 +27,7 @@ def _bits(a) -> np.ndarray:
 
 def test_dequantize_computes_what_gguf_computes():
     gguf = pytest.importorskip("gguf")
-    from training.lm_gpu import dequantize
+    from research.lm_gpu import dequantize
 
     values = np.random.default_rng(0).normal(size=(6, 64)).astype(np.float32)
     for kind in ("Q4_1", "Q8_0"):
@@ -44,7 +44,7 @@ def _tiny_gguf(base: Path, folder: Path) -> tuple[Path, Path]:
     gguf = pytest.importorskip("gguf")
     from safetensors.numpy import load_file, save_file
 
-    from training.lm_gpu import gguf_name
+    from research.lm_gpu import gguf_name
 
     kinds = gguf.GGMLQuantizationType
     writer = gguf.GGUFWriter(str(folder / "tiny.gguf"), "llama")
@@ -73,7 +73,7 @@ def _tiny_gguf(base: Path, folder: Path) -> tuple[Path, Path]:
 def test_the_base_travels_as_blocks_that_give_its_tensors_back_exactly(tiny_lm_base, tmp_path):
     from safetensors.numpy import load_file, save_file
 
-    from training.lm_gpu import decode_base, encode_base
+    from research.lm_gpu import decode_base, encode_base
 
     gguf_file, base = _tiny_gguf(tiny_lm_base, tmp_path)
     entries, blocks = encode_base(gguf_file, base)
@@ -99,7 +99,7 @@ def _split(pairs):
 
 
 def test_tokenised_splits_round_trip_and_sample():
-    from training.lm_gpu import decode_split, encode_split, sample_pairs
+    from research.lm_gpu import decode_split, encode_split, sample_pairs
 
     rng = np.random.default_rng(1)
     pairs = [(list(rng.integers(0, 49152, size=n)), list(rng.integers(0, 49152, size=m)) + [2])
@@ -120,7 +120,7 @@ def test_tokenised_splits_round_trip_and_sample():
 
 
 def test_parts_join_back_and_refuse_gaps_and_damage(tmp_path):
-    from training.lm_gpu import find_parts, join_parts, split_file
+    from research.lm_gpu import find_parts, join_parts, split_file
 
     data = np.random.default_rng(2).bytes(10_000)
     (tmp_path / "blob").write_bytes(data)
@@ -141,7 +141,7 @@ def test_parts_join_back_and_refuse_gaps_and_damage(tmp_path):
 
 
 def test_a_cache_entry_that_fails_halfway_leaves_nothing(tmp_path, monkeypatch):
-    from training.lm_gpu import _cached
+    from research.lm_gpu import _cached
 
     monkeypatch.setenv("UNSPIN_CACHE", str(tmp_path / "cache"))
 
@@ -161,7 +161,7 @@ def _payload_parts(repo: Path) -> list[Path]:
     import lzma
     import tarfile
 
-    from training.lm_gpu import CARRY_DIR, FORMAT, PAYLOAD, encode_split, split_file
+    from research.lm_gpu import CARRY_DIR, FORMAT, PAYLOAD, encode_split, split_file
 
     stage = repo / "stage"
     (stage / "base").mkdir(parents=True)
@@ -185,7 +185,7 @@ def _payload_parts(repo: Path) -> list[Path]:
 
 
 def test_a_damaged_part_carried_again_finishes_the_payload(tmp_path):
-    from training.lm_gpu import CARRY_DIR, receive
+    from research.lm_gpu import CARRY_DIR, receive
 
     parts = _payload_parts(tmp_path / "repo")
     carried, store = tmp_path / "repo" / CARRY_DIR, tmp_path / "store"
@@ -205,14 +205,14 @@ def _export_tiny(tmp_path, dataset):  # noqa: F811
     from training.train import export
     from rewrite.lm import base_folder
 
-    model = build(None, freeze_layers=2)
     config = TrainConfig(dataset=str(dataset), out=str(tmp_path / "run"), arch="lm", freeze_layers=2)
+    model = build(config)
     return export(model, base_folder(), config, {"steps": 0}, tmp_path / "run" / "model")
 
 
 def test_the_model_comes_back_in_parts_and_assembles_exactly(tiny_lm, tmp_path, dataset):  # noqa: F811
     from rewrite import Restorer
-    from training.lm_gpu import assemble, send
+    from research.lm_gpu import assemble, send
 
     folder = _export_tiny(tmp_path, dataset)
     (tmp_path / "train.log").write_text("step 1\n")
@@ -229,7 +229,7 @@ def test_the_model_comes_back_in_parts_and_assembles_exactly(tiny_lm, tmp_path, 
 
 
 def test_a_model_that_does_not_assemble_leaves_nothing(tiny_lm, tmp_path):
-    from training.lm_gpu import assemble, send
+    from research.lm_gpu import assemble, send
 
     model = tmp_path / "run" / "model"
     model.mkdir(parents=True)
@@ -258,7 +258,7 @@ def test_send_says_what_would_not_come_back(tmp_path, monkeypatch):
 
 def _device_call(device_dir: Path, env: dict, out: Path) -> subprocess.CompletedProcess:
     out.mkdir()
-    return subprocess.run(["bash", str(ROOT / "training/recipes/lm_gpu.sh")], cwd=device_dir, capture_output=True,
+    return subprocess.run(["bash", str(ROOT / "research/recipes/lm_gpu.sh")], cwd=device_dir, capture_output=True,
                           text=True, timeout=600, env={**os.environ, **env, "OUT": str(out)})
 
 
@@ -271,7 +271,7 @@ def test_the_recipe_runs_call_by_call_on_cpu(tiny_lm_base, tmp_path, dataset, mo
 
     from rewrite import Restorer, lm
     from training.config import TrainConfig
-    from training.lm_gpu import assemble, prepare, receive
+    from research.lm_gpu import assemble, prepare, receive
     from training.train import train
 
     gguf_file, base = _tiny_gguf(tiny_lm_base, tmp_path)
@@ -330,7 +330,7 @@ def test_the_real_base_travels_exactly():
 
     from rewrite.errors import ModelError
     from rewrite.lm import base_folder, base_gguf
-    from training.lm_gpu import decode_base, encode_base
+    from research.lm_gpu import decode_base, encode_base
 
     try:
         gguf_file = base_gguf()

@@ -3,7 +3,7 @@
     apt-get download dict-freedict-eng-deu dict-freedict-deu-eng ...   # into a folder, then
     for f in *.deb; do dpkg-deb -x "$f" x; done                         # x/usr/share/dictd/*.dict.dz
     unspin channel-coverage ../shared/eval/real_dev/*.markup --json > runs/coverage.json
-    python benchmarks/gap_scan.py --coverage runs/coverage.json --dictd x/usr/share/dictd \\
+    python research/gap_scan.py --coverage runs/coverage.json --dictd x/usr/share/dictd \\
         --json benchmarks/results/channel_gap_scan.json
 
 For every place the channel misses (``misses`` in the coverage report), it asks:
@@ -130,7 +130,7 @@ def main() -> None:
     languages = args.languages.split(",")
     table = pivot_table(Path(args.dictd), languages)
     result = {
-        "command": "python benchmarks/gap_scan.py --coverage C --dictd D --languages " + args.languages,
+        "command": "python research/gap_scan.py --coverage C --dictd D --languages " + args.languages,
         "coverage": report["coverage"],
         "places": report["places"],
         "pivot_languages": languages,

@@ -2,7 +2,7 @@
 the pretrained language model, combined by a logistic model fitted on synthetic validation pairs.
 
 Two systems propose wordings to put back in a line: the trained T5 (its edits, every one kept,
-with its confidence) and the training-free baseline's inverse channel (``training.lm_baseline``:
+with its confidence) and the training-free baseline's inverse channel (``research.lm_baseline``:
 the lexicon read backwards). The pretrained SmolLM2 scores every proposal the same way, as the
 gain in nats of its context window over keeping the spun wording. ``features`` turns a proposal
 into numbers (the T5's confidence, whether the T5 proposed something else there, the LM's gain,
@@ -11,9 +11,13 @@ is the edit's confidence, and overlapping proposals go to the likelier one.
 
 The weights are fitted on the builder's validation split (``fit``): a proposal is right when it
 puts back the original wording at a place the spinner changed. Real spun text is only scored
-with them (``unspin evaluate --markup FILES --baseline rerank --rerank WEIGHTS``), never fitted on.
+with them, never fitted on:
 
-    python -m training.rerank fit --data data/full3 --corpus ../shared/corpora --out runs/rerank
+    python -m research.rerank fit --data data/full3 --corpus ../shared/corpora --out runs/rerank
+    python -m research.rerank evaluate --markup ../shared/eval/real_dev --corpus ../shared/corpora \
+        --rerank runs/rerank/reranker.json                   # the reranked T5
+    python -m research.rerank evaluate --markup ../shared/eval/real_dev --corpus ../shared/corpora
+                                                             # the training-free baseline alone
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from pathlib import Path
 from rewrite.files import atomic_write
 from rewrite.edits import Edit
 
-from .errors import ConfigError
-from .lm_baseline import Candidate, non_overlapping, restore_by_line
+from training.errors import ConfigError
+from research.lm_baseline import Candidate, non_overlapping, restore_by_line
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +133,11 @@ class RerankedRestorer:
         try:
             card = json.loads(path.read_text(encoding="utf-8"))
             if card["features"] != list(FEATURES):
-                raise ConfigError(f"{path} was fitted on other features: refit it with `python -m training.rerank fit`")
+                raise ConfigError(f"{path} was fitted on other features: refit it with `python -m research.rerank fit`")
             return cls(t5, baseline, card["weights"])
         except (OSError, ValueError, KeyError) as err:
             raise ConfigError(f"cannot read reranker weights {path} ({err}): fit them with "
-                              "`python -m training.rerank fit`") from err
+                              "`python -m research.rerank fit`") from err
 
     def line_edits(self, line: str, rows: list[tuple[Candidate, list[float]]]) -> list[Edit]:
         scored = sorted(((probability(self.weights, feats), c) for c, feats in rows),
@@ -153,8 +157,8 @@ def fit(data: str, corpus: list[str], out: str | Path, model: str | None = None,
     write ``reranker.json`` (weights, features, counts, settings) to ``out``."""
     from rewrite import Restorer
 
-    from .build import load_dataset_dir
-    from .lm_baseline import LmBaselineRestorer
+    from training.build import load_dataset_dir
+    from research.lm_baseline import LmBaselineRestorer
 
     dataset = load_dataset_dir(data)
     if split not in dataset or len(dataset[split]) == 0:
@@ -191,12 +195,15 @@ def fit(data: str, corpus: list[str], out: str | Path, model: str | None = None,
     return card
 
 
-def main() -> None:
+def cli_group():
+    """The click group of ``python -m research.rerank``: ``fit`` and ``evaluate``."""
     import click
+
+    from rewrite.exits import user_errors
 
     @click.group()
     def cli() -> None:
-        """The noisy-channel reranker (training/rerank.py)."""
+        """The noisy-channel reranker (research/rerank.py)."""
 
     @cli.command("fit")
     @click.option("--data", required=True, type=click.Path(exists=True), help="A built dataset (unspin build-dataset).")
@@ -210,13 +217,46 @@ def main() -> None:
     def fit_cmd(data, corpus, out, model, split, max_examples, seed):
         """Fit the reranker's weights on a dataset's synthetic pairs."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        try:
+        with user_errors():
             card = fit(data, list(corpus), out, model, split, max_examples, seed)
-        except ConfigError as err:
-            raise click.ClickException(str(err)) from err
         click.echo(json.dumps({k: card[k] for k in ("features", "weights", "fitted_on", "held_out")}, indent=2))
 
-    cli()
+    @cli.command("evaluate")
+    @click.option("--markup", "markup", multiple=True, required=True, type=click.Path(),
+                  help="Annotated real spun text: .markup files or folders of them (repeatable).")
+    @click.option("--corpus", "corpus", multiple=True, required=True, type=click.Path(),
+                  help="Clean text whose common words the baseline may put back (repeatable).")
+    @click.option("--rerank", "weights", default=None, type=click.Path(),
+                  help="reranker.json written by `fit`: score the reranked T5 (without it: the baseline alone).")
+    @click.option("--model", default=None, help="With --rerank: the T5 model folder (default: the shipped model).")
+    @click.option("--backend", default="auto", show_default=True, help="With --rerank: the T5's backend.")
+    @click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
+    def evaluate_cmd(markup, corpus, weights, model, backend, as_json):
+        """Score the training-free baseline, or with --rerank the reranked T5, on markup files."""
+        from rewrite import Restorer
+        from training.markup import choose_threshold, evaluate_markup, format_report, markup_files
+
+        from research.lm_baseline import LmBaselineRestorer
+
+        with user_errors():
+            files = markup_files(list(markup))
+            restorer = LmBaselineRestorer.build(list(corpus))
+            if weights:
+                restorer = RerankedRestorer.load(weights, Restorer.from_pretrained(model, backend=backend), restorer)
+            result = evaluate_markup(files, restorer)
+        if as_json:
+            click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+            return
+        name = ("reranked (T5 + inverse lexicon, scored by SmolLM2)" if weights
+                else "baseline lm (pretrained SmolLM2, inverse lexicon)")
+        click.echo(format_report(result, choose_threshold(result), f"{len(files)} markup files, model {name}"))
+
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m research.rerank fit|evaluate`` (see the module docstring)."""
+    cli_group().main(args=argv, prog_name="python -m research.rerank")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from rewrite.edits import apply_edits
 from rewrite.text import WORD_RE
 from training.lexicon import Lexicon, Variant
-from training.lm_baseline import BaselineConfig, InverseChannel, LmBaselineRestorer, LmScorer
+from research.lm_baseline import BaselineConfig, InverseChannel, LmBaselineRestorer, LmScorer
 
 COUNTS = Counter({"the": 90, "at": 50, "said": 40, "say": 30, "least": 20, "people": 20, "war": 15, "utter": 0})
 
@@ -106,17 +106,19 @@ def test_restorer_edits_are_the_scored_gains(scorer):
 
 
 def test_evaluate_baseline_cli(tiny_lm, tmp_path, monkeypatch):
+    from research.rerank import cli_group
     from training import lexicon as lexicon_module
-    from unspin.cli import cli as main
+
+    main = cli_group()
 
     monkeypatch.setattr(lexicon_module, "load_lexicon", lambda *a, **k: tiny_lexicon())
     monkeypatch.setenv("UNSPIN_CACHE", str(tmp_path / "cache"))
     (tmp_path / "corpus.txt").write_text("People said the war was over.\nAt least they say so.\n")
     (tmp_path / "a.markup").write_text("Rubio [[mentioned||said]] it.\n")
     runner = CliRunner()
-    result = runner.invoke(main, ["evaluate", "--markup", str(tmp_path / "a.markup"), "--baseline", "lm",
+    result = runner.invoke(main, ["evaluate", "--markup", str(tmp_path / "a.markup"),
                                   "--corpus", str(tmp_path / "corpus.txt")])
     assert result.exit_code == 0, result.output
     assert "baseline lm" in result.output and "| 0.00 |" in result.output
-    missing = runner.invoke(main, ["evaluate", "--markup", str(tmp_path / "a.markup"), "--baseline", "lm"])
-    assert missing.exit_code == 1 and "--corpus" in missing.output  # a usage error
+    missing = runner.invoke(main, ["evaluate", "--markup", str(tmp_path / "a.markup")])
+    assert missing.exit_code == 2 and "--corpus" in missing.output  # a usage error (click's own status)

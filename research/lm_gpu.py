@@ -6,9 +6,9 @@ machine that reaches no network, and brings back at most 8 files of 16 MiB (64 M
 of GGUF blocks), the tokenised pairs (41M tokens), and back, the tuned layers (57 MB bf16 for
 layers 22-29). So the payload goes in parts, one a call, and the model comes back in parts:
 
-    here    python -m training.lm_gpu prepare --dataset data/full     # .carry/lm/pNN + the calls to make
-    device  bash training/recipes/lm_gpu.sh    # one call per part, each carrying one; the last trains
-    here    python -m training.lm_gpu assemble FILES_AT --out runs/lm_gpu/model
+    here    python -m research.lm_gpu prepare --dataset data/full     # .carry/lm/pNN + the calls to make
+    device  bash research/recipes/lm_gpu.sh    # one call per part, each carrying one; the last trains
+    here    python -m research.lm_gpu assemble FILES_AT --out runs/lm_gpu/model
 
 The payload is one tar, cut into parts that fit beside the working tree:
 
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TrainingError
+from training.errors import TrainingError
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +302,7 @@ def prepare(dataset: Path, repo: Path, part_mib: float | None = None, train_pair
     ``.carry/lm/plan.json``): part size, parts, sizes, and what each call carries."""
     from rewrite.lm import base_folder, read_card
 
-    from .data import tokenizer_fingerprint
+    from training.data import tokenizer_fingerprint
 
     base = base_folder()
     tokens = Path(dataset) / f"tokens-{tokenizer_fingerprint(Path(init) if init else base)}-{max_len}"
@@ -414,7 +414,7 @@ def _split_file(npz: Path, sample: int | None, seed: int, out: Path) -> dict:
     bytes to ``out``; return its pair and token counts."""
     from rewrite.model_folder import file_sha256
 
-    from .data import load_split
+    from training.data import load_split
 
     def make(path: Path) -> None:
         arrays = load_split(npz)
@@ -485,7 +485,7 @@ def receive(parts_dir: Path, store: Path) -> dict:
         raise TrainingError(f"the carried parts belong to {len(arrived)} payloads; carry one payload's parts")
     if sha is None:
         raise TrainingError(f"no payload parts in {parts_dir} and none unpacked in {store}; "
-                            "carry a part that `python -m training.lm_gpu prepare` wrote")
+                            "carry a part that `python -m research.lm_gpu prepare` wrote")
     if ready and ready["sha"] == sha:
         return {**ready, "ready": True}
     group = find_parts([kept], PAYLOAD).get(sha, {})
@@ -584,7 +584,7 @@ def send(model: Path, out: Path, log_file: Path | None = None, part_bytes: int =
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m training.lm_gpu prepare|receive|send|assemble`` (see the module docstring)."""
+    """``python -m research.lm_gpu prepare|receive|send|assemble`` (see the module docstring)."""
     import click
 
     @click.group(help="Carry `unspin train --arch lm` to a borrowed GPU and its model back (README: "
@@ -610,7 +610,7 @@ def main(argv: list[str] | None = None) -> None:
         n = len(plan["calls"])
         for i, folder in enumerate(plan["calls"], 1):
             env = "MINUTES=7 " if i == n else ""
-            click.echo(f"call {i}/{n}: run(command=\"{env}bash training/recipes/lm_gpu.sh\", carry=[\"{folder}\"], "
+            click.echo(f"call {i}/{n}: run(command=\"{env}bash research/recipes/lm_gpu.sh\", carry=[\"{folder}\"], "
                        f"timeout_s={600 if i == n else 120})")
 
     @cli.command("receive", help="There: keep the carried part; unpack once all are in. Exit 3: parts missing.")
@@ -637,7 +637,7 @@ def main(argv: list[str] | None = None) -> None:
     def assemble_cmd(sources, out):
         click.echo(_run(assemble, [Path(s) for s in sources], Path(out)))
 
-    cli.main(args=argv, prog_name="python -m training.lm_gpu")
+    cli.main(args=argv, prog_name="python -m research.lm_gpu")
 
 
 def _run(function, *args):

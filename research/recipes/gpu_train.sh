@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How the shipped default (and the shallow-decoder comparison) were trained: two runs side by side
 # on one GPU, same data, same wall-clock budget. Usage (repo root):
-#   DATA=data/full TOK=runs/tokenizer MINUTES=7 bash training/recipes/gpu_train.sh
+#   DATA=data/full TOK=runs/tokenizer MINUTES=7 bash research/recipes/gpu_train.sh
 # DATA must hold manifest.json and the tokenised splits (tokens-*/train.npz, validation.npz) that
 # `python -m training.train --prepare-only true` writes; the training machine needs only torch, transformers,
 # sentencepiece, tokenizers, numpy and click.
