@@ -22,29 +22,18 @@ overlapping edits go to the larger gain. Confidence is ``1 - exp(-gain / 3)``, s
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import math
-from collections import Counter
-from pathlib import Path
 
 from rewrite.edits import Edit, apply_edits
-from rewrite.model_folder import cache_root
 from rewrite.restorer import Restoration
 from rewrite.text import WORD_RE, count_words
 
-from training.corpus import corpus_files, read_corpus
+from training.channel import InverseChannel, word_counts  # the inverse channel is the product's now
 from training.errors import ConfigError
-from training.lexicon import Variant
-from training.spinner import OWN_SOURCES, inflect_variant, keeps_quantities, lemma_readings
 
 log = logging.getLogger(__name__)
 
-MAX_SPUN_TOKENS = 4  # longest spun wording looked up
-# Meteor's pivot paraphrases ("mentioned" -> "which we have in") swamp the thesauri when read
-# backwards; the baseline reads the others.
-SOURCES = ("seed", "moby", "mythes", "ppdb", "rules")
 GAIN_SCALE = 3.0  # confidence = 1 - exp(-gain / GAIN_SCALE)
 
 
@@ -69,98 +58,6 @@ class BaselineConfig:
             raise ConfigError("vocab_size, top_k, keep and prefix_tokens must be >= 1 and context_words >= 0")
         if self.margin < 0:
             raise ConfigError("margin is a gain in nats: give a number >= 0")
-
-
-def word_counts(corpus: list[str]) -> Counter:
-    """Lower-cased word counts of the corpus files, cached by their names, sizes and mtimes."""
-    files = sorted(f for path in corpus for f in corpus_files(path))
-    key = hashlib.sha256(json.dumps([(str(f), f.stat().st_size, f.stat().st_mtime) for f in files]).encode())
-    cache = cache_root() / "wordfreq" / f"{key.hexdigest()[:16]}.json"
-    if cache.is_file():
-        return Counter(json.loads(cache.read_text()))
-    counts: Counter = Counter()
-    for path in corpus:
-        for doc in read_corpus(path):
-            for paragraph in doc.paragraphs:
-                counts.update(t.lower() for t in WORD_RE.findall(paragraph) if t[0].isalpha())
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(counts)))
-    tmp.replace(cache)
-    return counts
-
-
-class InverseChannel:
-    """The lexicon read backwards: spun wording (lower-cased tokens joined by one space) -> the
-    common wordings it renders, each with its *support* (how many sources list the pair).
-    ``exact`` holds renderings as the lexicon writes them; ``lemmas`` holds one-word renderings of
-    one-word wordings, so an inflected spun word finds its original through its lemma, inflected
-    back ("mentioned" -> "mention" -> "say" -> "said"). ``rank`` orders words by commonness."""
-
-    def __init__(self, exact: dict[str, dict[str, int]], lemmas: dict[str, dict[tuple[str, str], int]],
-                 rank: dict[str, int]):
-        self.exact, self.lemmas, self.rank = exact, lemmas, rank
-
-    @classmethod
-    def build(cls, lexicon, counts: Counter, vocab_size: int, sources: tuple[str, ...] = SOURCES) -> "InverseChannel":
-        rank = {w: i for i, (w, _) in enumerate(counts.most_common(vocab_size))}
-        exact: dict[str, dict[str, int]] = {}
-        lemmas: dict[str, dict[tuple[str, str], int]] = {}
-        for source, table in lexicon.entries.items():
-            if source not in sources:
-                continue
-            for key, variants in table.items():
-                words = key.split(" ")
-                if not all(w in rank for w in words):
-                    continue  # spinners swap common wordings; a rare one is not worth putting back
-                for v in {v.text.lower(): v for v in variants}.values():
-                    spun = " ".join(WORD_RE.findall(v.text.lower()))
-                    if (v.kind == "number" or spun == key or spun.count(" ") >= MAX_SPUN_TOKENS
-                            or not keeps_quantities(key, v)):
-                        continue
-                    row = exact.setdefault(spun, {})
-                    row[key] = row.get(key, 0) + 1
-                    if len(words) == 1 and " " not in spun and v.kind == "word" and source not in OWN_SOURCES:
-                        row = lemmas.setdefault(spun, {})
-                        row[key, v.pos] = row.get((key, v.pos), 0) + 1
-        return cls(exact, lemmas, rank)
-
-    def _commonness(self, phrase: str) -> int:  # a phrase is as common as its rarest word
-        return max(self.rank.get(t, len(self.rank)) for t in phrase.split(" "))
-
-    def originals(self, spun: str) -> list[str]:
-        """The wordings ``spun`` (lower-cased, tokens joined by one space) may stand for, best
-        supported first, then most common."""
-        return [original for original, _ in self.supported(spun)]
-
-    def supported(self, spun: str) -> list[tuple[str, int]]:
-        """``originals(spun)`` with each one's support (how many sources list the pair)."""
-        found = dict(self.exact.get(spun, {}))
-        if " " not in spun:
-            for upos, lemma, tag in lemma_readings(spun):
-                for (key, pos), support in self.lemmas.get(lemma, {}).items():
-                    if pos in ("", upos):
-                        form = inflect_variant(Variant(key, "", "word", upos), tag, upos)
-                        if form and form != spun:
-                            found[form] = max(found.get(form, 0), support)
-        return sorted(found.items(), key=lambda o: (-o[1], self._commonness(o[0]), o[0]))
-
-    def places(self, text: str, top_k: int, spans: list[tuple[int, int]] | None = None
-               ) -> list[tuple[int, int, list[tuple[str, int]]]]:
-        """``(start, end, candidates)`` of every wording in ``text`` that points back to something,
-        each candidate with its support (``spans``: the text's ``WORD_RE`` token spans, when the
-        caller has them)."""
-        spans = [m.span() for m in WORD_RE.finditer(text)] if spans is None else spans
-        lower = [text[s:e].lower() for s, e in spans]
-        found = []
-        for i in range(len(spans)):
-            if not lower[i][0].isalpha():
-                continue
-            for n in range(1, min(MAX_SPUN_TOKENS, len(spans) - i) + 1):
-                originals = self.supported(" ".join(lower[i : i + n]))
-                if originals:
-                    found.append((spans[i][0], spans[i + n - 1][1], originals[:top_k]))
-        return found
 
 
 def _cased_like(source: str, text: str) -> str:

@@ -68,7 +68,6 @@ class FinderConfig:
     min_score: float = dataclasses.field(default=-3.0, metadata={"help": "Least chooser score for an edit to be kept at all (the restorer's min_confidence filters above it)."})
     confirm_score: float = dataclasses.field(default=2.0, metadata={"help": "Score from which a pair is repeated in the document."})
     repeat_threshold: float = dataclasses.field(default=0.1, metadata={"help": "Detector probability a repeat needs."})
-    t5_min_confidence: float = dataclasses.field(default=0.5, metadata={"help": "T5 edits away from detected places need this confidence."})
     top_k: int = dataclasses.field(default=8, metadata={"help": "Channel candidates a wording brings."})
     lm_options: int = dataclasses.field(
         default=0, metadata={"help": "Options of a place scored by the LM, the best by the rest of the score first (0: all)."})
@@ -81,7 +80,7 @@ class FinderConfig:
         unknown = set(self.weights) - set(FEATURES)
         if unknown:
             raise ModelError(f"{FINDER_FILE}: unknown chooser features {sorted(unknown)}; known: {FEATURES}")
-        for name in ("candidate_threshold", "repeat_threshold", "t5_min_confidence", "min_confidence"):
+        for name in ("candidate_threshold", "repeat_threshold", "min_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ModelError(f"{FINDER_FILE}: {name} must lie in [0, 1]")
 

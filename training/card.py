@@ -65,6 +65,32 @@ def _model_lines(folder: Path, config: dict) -> list[str]:
     ]
 
 
+def _finder_lines(folder: Path) -> list[str]:
+    """The spin finder's part of the card (``finder.json``, ``detector/detector.json``), if any."""
+    finder = _load(folder, "finder.json")
+    if not finder:
+        return []
+    detector = _load(folder / "detector", "detector.json")
+    facts = finder.get("facts", {})
+    layers = ", ".join(str(n) for n in detector.get("config", {}).get("layers", []))
+    return [
+        "",
+        "## Spin finder (detector, channel, chooser: `rewrite/finder.py`)",
+        f"- Detector: a logistic head over the frozen SmolLM2-135M base's hidden states at layers {layers} (each",
+        "  sentence read twice, the second copy's word vectors) plus surprisal; fitted by `unspin fit-detector` on",
+        f"  {len(facts.get('trained_on', []))} real spun news passages annotated against their originals "
+        f"({facts.get('words')} words, {facts.get('spun_words')} spun); cross-validated word recall "
+        f"{facts.get('cv_word_recall')} at precision {facts.get('cv_precision')} (files held out).",
+        "- Candidates: channel.tsv.gz, the builder's lexicons read backwards plus counts of real spinners' swaps "
+        "in those passages; and the T5's own edit.",
+        f"- Choice: SmolLM2's log-probability gain of each candidate in a window, weighed with the channel's evidence, "
+        f"the detector and the T5 by a logistic fit on {facts.get('chooser_options')} scored candidates of "
+        f"{len(facts.get('chooser_files', []))} of the passages; weights in finder.json. Recommended "
+        f"min_confidence {finder.get('min_confidence')}.",
+        "- `Restorer.from_pretrained(mode=\"fast\")` (`--mode fast`) skips the finder: the T5's edits alone.",
+    ]
+
+
 def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
     folder = Path(folder)
     config = _load(folder, "config.json")
@@ -89,6 +115,7 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
         weight = averaging["weight"]
         lines.append(f"- Then weight-averaged with the model the last run started from (WiSE-FT; averaging.json): "
                      f"{1 - weight:g} x that model + {weight:g} x the last run's result, tensor by tensor.")
+    lines += _finder_lines(folder)
     lines += [
         "",
         "## Data",

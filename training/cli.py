@@ -280,7 +280,7 @@ def fit_detector_cmd(markup, model, out, channel_file, layers, **settings):
     from .detector import FinderFitConfig, fit_finder
     from .markup import markup_files
 
-    with _user_errors():
+    with user_errors():
         files = markup_files(list(markup))
         values = given(FinderFitConfig, settings)
         if layers:

@@ -244,8 +244,6 @@ def fit_chooser(finder, passages_text: list[tuple[str, str]], probs: list[list[t
 
     from rewrite.choose import FEATURES
 
-    from .channel import norm  # noqa: F401  (labels normalise like the channel)
-
     sentences, places, labels_at = [], [], []
     k = 0
     for (markup, spun), edits in zip(passages_text, t5_edits):

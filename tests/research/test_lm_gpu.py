@@ -242,7 +242,7 @@ def test_a_model_that_does_not_assemble_leaves_nothing(tiny_lm, tmp_path):
 
 
 def test_send_says_what_would_not_come_back(tmp_path, monkeypatch):
-    from training import lm_gpu
+    from research import lm_gpu
 
     model = tmp_path / "run" / "model"
     model.mkdir(parents=True)

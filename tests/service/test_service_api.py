@@ -283,4 +283,4 @@ def test_the_real_restorer_class_with_the_tiny_model(tiny_model_dir):
     assert len(body["results"]) == 3
     for text, result in zip(texts, body["results"]):
         assert apply_edits(text, result["edits"]) == result["text"]
-    assert body["results"][1] == {"text": "", "edits": [], "spin_ratio": 0.0}
+    assert body["results"][1] == {"text": "", "edits": [], "spin_ratio": 0.0, "flags": []}
