@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from .backends import BACKENDS
+from .restorer import MODES
 from .edits import apply_edits
 from .errors import EXIT_INPUT, InputError
 from .files import detect_bom
@@ -53,7 +54,15 @@ STDIN = "-"
     help="Decoder: torch (exact greedy output), torch-greedy (slow baseline), ct2 (CTranslate2 int8), "
     "auto (the fastest installed).",
 )
-def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes, backend) -> None:
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="auto",
+    show_default=True,
+    help="auto: the spin finder (detector, channel, choice by SmolLM2) where the model has one, else the "
+    "T5 alone; fast: the T5's edits alone (many times faster, a third of the recall); find: the finder or an error.",
+)
+def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes, backend, mode) -> None:
     """Restore FILES (or stdin when none, or for -) and print the result.
 
     Inputs are UTF-8, or UTF-16/32 with a byte-order mark (as `unspin convert` reads them).
@@ -74,7 +83,7 @@ def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes, 
             problems[index] = str(exc)
     if not texts:
         raise InputError("; ".join(problems.values()))
-    restorer = Restorer.from_pretrained(model_dir, backend=backend)
+    restorer = Restorer.from_pretrained(model_dir, backend=backend, mode=mode)
     restored = restorer.restore_many(list(texts.values()), min_confidence=min_confidence, protect_quotes=protect_quotes)
     results = dict(zip(texts, restored))
     if as_json:

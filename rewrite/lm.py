@@ -50,6 +50,11 @@ NAME = "lm"
 AUTO_BACKEND = "torch"
 
 
+def is_missing_base(exc: Exception) -> bool:
+    """Whether ``exc`` says the base model's package (or what reads it) is not installed."""
+    return isinstance(exc, ModelError) and INSTALL_HINT in str(exc)
+
+
 def is_lm_folder(folder: str | os.PathLike) -> bool:
     """Whether a model folder holds a fine-tune of the base LM (it has ``base_model.json``)."""
     return (Path(folder) / BASE_CARD).is_file()

@@ -35,6 +35,7 @@ from .generated import Generated
 from .edits import Edit, apply_edits
 from .errors import Cancelled, InputError, ModelError
 from .finder import SpinFinder, has_finder
+from .lm import is_missing_base
 from .guard import GuardConfig, check_change, check_sentence
 from .model_folder import describe_model
 from .text import WORD_RE, count_words, is_word, normalise_whitespace, quote_spans, split_long, split_sentences
@@ -125,6 +126,10 @@ class Restorer:
         """Load a model folder (``None``: the shipped default model; a shipped model's name, e.g.
         ``"fast"``: that model) with a backend.
 
+        ``mode``: ``"auto"`` (the spin finder of ``rewrite.finder`` when the folder has one and the
+        SmolLM2 base is installed, else the backend's edits alone), ``"fast"`` (the backend's edits
+        alone) or ``"find"`` (the finder, an error without it).
+
         ``backend``: ``"torch"`` (input-guided decoding, exactly the greedy output),
         ``"torch-greedy"`` (plain greedy search, the slow baseline), ``"ct2"`` (CTranslate2 int8,
         needs ``unspin[fast]``) or ``"auto"`` (the fastest of those that is installed; see
@@ -144,8 +149,16 @@ class Restorer:
         config = config or model_restorer_config(Path(path))
         finder = None
         if mode != "fast" and has_finder(Path(path)):
-            finder = SpinFinder.load(Path(path), threads=threads)
-            config = dataclasses.replace(config, min_confidence=finder.config.min_confidence)
+            try:
+                finder = SpinFinder.load(Path(path), threads=threads)
+            except ModelError as exc:
+                if mode == "find" or not is_missing_base(exc):
+                    raise
+                # a base install without the SmolLM2 package: the T5's edits alone, as before
+                logger.warning("restoring with the T5 alone (mode 'fast'): the spin finder needs the base "
+                               "language model: %s", exc)
+            if finder is not None:
+                config = dataclasses.replace(config, min_confidence=finder.config.min_confidence)
         elif mode == "find":
             raise ModelError(f"{path} has no spin finder (finder.json and detector/); use mode 'fast'")
         return cls(backend_impl, config, Path(path), finder)

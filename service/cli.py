@@ -39,6 +39,12 @@ APP_FACTORY = "service.main:create_app"
     help="Decoding backend: auto, torch, torch-greedy, ct2, ct2-float32 (default: UNSPIN_BACKEND, else auto).",
 )
 @click.option(
+    "--mode",
+    default=None,
+    type=click.Choice(["auto", "fast", "find"]),
+    help="auto: the spin finder where the model has one; fast: the T5's edits alone (default: UNSPIN_MODE, else auto).",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -46,7 +52,8 @@ APP_FACTORY = "service.main:create_app"
 )
 @click.option("--app", "app_factory", default=APP_FACTORY, hidden=True, help="module:callable app factory (tests).")
 def serve(
-    host: str, port: int, model_dir: Path | None, workers: int, backend: str | None, log_level: str, app_factory: str
+    host: str, port: int, model_dir: Path | None, workers: int, backend: str | None, mode: str | None, log_level: str,
+    app_factory: str,
 ) -> None:
     """Serve POST /v1/restore, LanguageTool's POST /v2/check and the review page at http://HOST:PORT/.
 
@@ -62,6 +69,8 @@ def serve(
         os.environ["UNSPIN_MODEL_DIR"] = str(model_dir.resolve())
     if backend is not None:
         os.environ["UNSPIN_BACKEND"] = backend
+    if mode is not None:
+        os.environ["UNSPIN_MODE"] = mode
     if workers > 1 and not os.environ.get("UNSPIN_THREADS"):
         # Each worker would otherwise compute with every CPU, and N workers would fight over them.
         from rewrite.model_folder import available_cpus  # light: no torch

@@ -54,7 +54,8 @@ def load_default_restorer(settings: Settings) -> ServedRestorer:
     """``rewrite.Restorer`` from ``settings.model_dir`` (None: the shipped default model)."""
     from rewrite import Restorer  # imported here: torch and the model load in the lifespan only
 
-    return Restorer.from_pretrained(settings.model_dir, backend=settings.backend, threads=settings.threads)
+    return Restorer.from_pretrained(settings.model_dir, backend=settings.backend, threads=settings.threads,
+                                    mode=settings.mode)
 
 
 def create_app(

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         description="Restorer backend passed to Restorer.from_pretrained: auto, torch, torch-greedy, "
         "ct2 or ct2-float32 (see rewrite.backends).",
     )
+    mode: str = Field(
+        "auto",
+        description="Restorer mode passed to Restorer.from_pretrained: auto (the spin finder where the model "
+        "has one), fast (the T5's edits alone) or find.",
+    )
     threads: int = Field(
         0,
         ge=0,

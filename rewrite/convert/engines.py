@@ -32,11 +32,12 @@ class RestorerFactory:
     model_dir: str | None = None
     backend: str = "auto"  # one of rewrite.backends.BACKENDS
     threads: int | None = None  # backend threads in this worker (None: the library default)
+    mode: str = "auto"  # one of rewrite.restorer.MODES
 
     def __call__(self):
         from .. import Restorer
 
-        return Restorer.from_pretrained(self.model_dir, backend=self.backend, threads=self.threads or 0)
+        return Restorer.from_pretrained(self.model_dir, backend=self.backend, threads=self.threads or 0, mode=self.mode)
 
 
 def model_id(info: dict) -> str:

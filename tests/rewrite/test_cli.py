@@ -20,7 +20,7 @@ def fake_model(monkeypatch):
     """`Restorer.from_pretrained` gives a restorer with the swapping fake; records the folder asked for."""
     asked = []
 
-    def from_pretrained(path=None, backend="auto", config=None):
+    def from_pretrained(path=None, backend="auto", config=None, mode="auto"):
         asked.append(path)
         return Restorer(SwapBackend(probs={"people": 0.4}), config)
 
@@ -191,7 +191,7 @@ def test_main_entry_point_exit_codes(fake_model, monkeypatch, capsys):
 def test_backend_option_reaches_the_library(monkeypatch):
     asked = []
 
-    def from_pretrained(path=None, backend="auto", config=None):
+    def from_pretrained(path=None, backend="auto", config=None, mode="auto"):
         asked.append(backend)
         return Restorer(SwapBackend(), config)
 
@@ -226,11 +226,12 @@ def test_convert_backend_option_reaches_every_worker(monkeypatch, tmp_path):
 
     calls = []
 
-    def from_pretrained(path=None, backend="auto", config=None, threads=0):
-        calls.append((path, backend, threads))
+    def from_pretrained(path=None, backend="auto", config=None, threads=0, mode="auto"):
+        calls.append((path, backend, threads, mode))
         return "restorer"
 
     monkeypatch.setattr(Restorer, "from_pretrained", staticmethod(from_pretrained))
     assert RestorerFactory("m", "ct2", threads=1)() == "restorer"
     assert RestorerFactory("m")() == "restorer"
-    assert calls == [("m", "ct2", 1), ("m", "auto", 0)]
+    assert RestorerFactory("m", mode="fast")() == "restorer"
+    assert calls == [("m", "ct2", 1, "auto"), ("m", "auto", 0, "auto"), ("m", "auto", 0, "fast")]

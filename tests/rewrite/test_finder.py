@@ -239,3 +239,30 @@ def test_lm_options_limits_lm_scoring_to_the_best_options_by_the_rest_of_the_sco
     (edit, _), = edits[0]
     assert edit.replacement == "said" and edit.alternatives == ()  # "cited" (no real count) was never scored
     assert finder.scorer.calls == 2
+
+
+def test_auto_mode_falls_back_to_the_t5_alone_without_the_base_lm_and_find_mode_refuses(tiny_model_dir, tmp_path,
+                                                                                       monkeypatch, caplog):
+    import json
+    import shutil
+
+    from rewrite import Restorer, lm
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    write_head(folder / "detector", {"mean": np.zeros(1), "scale": np.ones(1), "weight": np.ones(1), "bias": np.zeros(1)},
+               DetectorConfig(layers=(1,)), {})
+    _table().write(folder / "channel.tsv.gz")
+    (folder / "finder.json").write_text(json.dumps({"weights": WEIGHTS, "min_confidence": 0.3}))
+
+    def missing():
+        raise ModelError(f"the base language model is not installed; {lm.INSTALL_HINT}")
+
+    monkeypatch.setattr(lm, "base_folder", missing)
+    restorer = Restorer.from_pretrained(folder)
+    assert restorer.finder is None
+    assert "restoring with the T5 alone" in caplog.text
+    with pytest.raises(ModelError, match="base language model is not installed"):
+        Restorer.from_pretrained(folder, mode="find")
+    with pytest.raises(ModelError, match="has no spin finder"):
+        Restorer.from_pretrained(tiny_model_dir, mode="find")

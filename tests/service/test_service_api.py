@@ -69,7 +69,7 @@ def test_default_loader_passes_model_dir_backend_and_threads(monkeypatch, tmp_pa
 
     class Restorer:
         @classmethod
-        def from_pretrained(cls, path=None, backend="auto", threads=0):
+        def from_pretrained(cls, path=None, backend="auto", threads=0, mode="auto"):
             seen.update(path=path, backend=backend, threads=threads)
             return FakeRestorer()
 
