@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # detection: the detector's own threshold over every word
     threshold = finder.detector.config.threshold
+    curve = {t: [0, 0, 0] for t in (0.5, 0.6, 0.7, 0.8, 0.9)}  # threshold -> found, flagged, right
     places = found = flagged = right = 0
     weighed = weighed_right = restored_found = 0
     for markup, text, passage, result in zip(texts, spun, [read_passage(f) for f in files], results):
@@ -65,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
             pos += len(sentence)
         probs = finder.detector.word_probs(passage.sentences)
         flags = [(o + s, o + e) for o, row in zip(offsets, probs) for s, e, p in row if p >= threshold]
+        for t, row in curve.items():
+            at_t = [(o + s, o + e) for o, r in zip(offsets, probs) for s, e, p in r if p >= t]
+            row[0] += sum(any(overlaps(f, (s, e)) for f in at_t) for s, e, _ in slots)
+            row[1] += len(at_t)
+            row[2] += sum(any(overlaps(f, (s, e)) for s, e, _ in slots) for f in at_t)
         places += len(slots)
         hit = [any(overlaps(f, (s, e)) for f in flags) for s, e, _ in slots]
         found += sum(hit)
@@ -94,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         "files": len(files), "words": words_total, "model": str(restorer.model_folder),
         "detection": {"threshold": threshold, "places": places, "found": found,
                       "place_recall": round(found / max(places, 1), 3), "flagged_words": flagged,
-                      "word_precision": round(right / max(flagged, 1), 3)},
+                      "word_precision": round(right / max(flagged, 1), 3),
+                      "by_threshold": [{"threshold": t, "place_recall": round(f / max(places, 1), 3),
+                                        "word_precision": round(r / max(n, 1), 3)} for t, (f, n, r) in curve.items()]},
         "candidates": {"found_places": weighed, "original_among_candidates": weighed_right,
                        "coverage": round(weighed_right / max(weighed, 1), 3)},
         "choice": {"found_places_restored_right": restored_found,
