@@ -69,6 +69,9 @@ class FinderConfig:
     confirm_score: float = dataclasses.field(default=2.0, metadata={"help": "Score from which a pair is repeated in the document."})
     repeat_threshold: float = dataclasses.field(default=0.1, metadata={"help": "Detector probability a repeat needs."})
     top_k: int = dataclasses.field(default=8, metadata={"help": "Channel candidates a wording brings."})
+    t5_keep: float = dataclasses.field(
+        default=0.8, metadata={"help": "A T5 edit at or above this confidence is kept, with its own confidence, "
+                                       "where the finder writes nothing over it (1: never)."})
     lm_options: int = dataclasses.field(
         default=0, metadata={"help": "Options of a place scored by the LM, the best by the rest of the score first (0: all)."})
     left_words: int = dataclasses.field(default=12, metadata={"help": "Words before a place the LM reads when scoring it."})
@@ -80,7 +83,7 @@ class FinderConfig:
         unknown = set(self.weights) - set(FEATURES)
         if unknown:
             raise ModelError(f"{FINDER_FILE}: unknown chooser features {sorted(unknown)}; known: {FEATURES}")
-        for name in ("candidate_threshold", "repeat_threshold", "min_confidence"):
+        for name in ("candidate_threshold", "repeat_threshold", "min_confidence", "t5_keep"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ModelError(f"{FINDER_FILE}: {name} must lie in [0, 1]")
 
@@ -249,6 +252,13 @@ class SpinFinder:
             edit = Edit(seg.start + place.start, place.end - place.start, original, replacement, _sigmoid(value),
                         alternatives=tuple(self.alternatives(place, replacement)))
             edits[seg.doc].append((edit, count_words(original)))
+        for doc, row in enumerate(t5):  # the T5's sure edits stand where the finder is less sure
+            for e in row:
+                if e.confidence < self.config.t5_keep:
+                    continue
+                over = [x for x in edits[doc] if e.offset < x[0].offset + x[0].length and x[0].offset < e.offset + e.length]
+                if all(x[0].confidence < e.confidence for x in over):
+                    edits[doc] = [x for x in edits[doc] if x not in over] + [(e, count_words(e.original))]
         doc_words: list[list[tuple[int, int, float]]] = [[] for _ in texts]
         for seg, row in zip(segments, words):
             doc_words[seg.doc] += [(seg.start + a, seg.start + b, p) for a, b, p in row]

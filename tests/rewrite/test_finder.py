@@ -266,3 +266,14 @@ def test_auto_mode_falls_back_to_the_t5_alone_without_the_base_lm_and_find_mode_
         Restorer.from_pretrained(folder, mode="find")
     with pytest.raises(ModelError, match="has no spin finder"):
         Restorer.from_pretrained(tiny_model_dir, mode="find")
+
+
+def test_a_sure_t5_edit_stands_where_the_finder_is_less_sure():
+    text = "Not less than 15 died. The struggle went on."
+    t5 = [Edit(0, 13, "Not less than", "At least", 0.95), Edit(27, 8, "struggle", "battle", 0.6)]
+    finder = SpinFinder(FakeDetector({"struggle": 0.9}), _table(), FinderConfig(weights=WEIGHTS, t5_keep=0.8),
+                        scorer=FakeScorer({"struggle", "not"}))
+    edits, _ = finder.find([text], _segments([text]), [t5])
+    got = sorted((e.original, e.replacement) for e, _ in edits[0])
+    assert ("Not less than", "At least") in got  # kept at its own confidence
+    assert ("struggle", "battle") not in got  # below t5_keep: a candidate like any other, and "war" won
