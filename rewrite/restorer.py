@@ -36,7 +36,7 @@ from .edits import Edit, apply_edits
 from .errors import Cancelled, InputError, ModelError
 from .guard import GuardConfig, check_change, check_sentence
 from .model_folder import describe_model
-from .text import WORD_RE, count_words, is_word, normalise_whitespace, quote_spans, split_long, split_sentences
+from .text import WORD_RE, count_words, has_english_word, normalise_whitespace, quote_spans, split_long, split_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -170,14 +170,15 @@ class Restorer:
         return [_restoration(text, edits, min_confidence, protect_quotes) for text, edits in zip(texts, found)]
 
     def _segments(self, doc: int, text: str) -> Iterable[_Segment]:
-        """Lines -> sentences -> pieces of at most ``max_words`` tokens that hold a word."""
+        """Lines -> sentences -> pieces of at most ``max_words`` tokens that hold an English word
+        (a piece in another script, or of numbers and symbols only, stays as it is, unread)."""
         for line in _LINE_RE.finditer(text):
             for s_start, s_end in split_sentences(line.group()):
                 sentence_start = line.start() + s_start
                 sentence = text[sentence_start : line.start() + s_end]
                 for p_start, p_end in split_long(sentence, self.config.max_words):
                     piece = sentence[p_start:p_end]
-                    if not any(is_word(m.group()) for m in WORD_RE.finditer(piece)):
+                    if not has_english_word(piece):
                         continue
                     if len(piece) > self.config.max_chars:
                         logger.info("left %d characters at offset %d as they are: too long for the model",

@@ -156,6 +156,29 @@ def test_offsets_count_code_points_with_emoji_and_cjk():
         assert edit.length == len(word)
 
 
+FOREIGN = {
+    "Japanese": "東京都は月曜日、新しい政策を発表した。少なくとも十五人が負傷した。",
+    "Russian": "Правительство объявило в понедельник о новых мерах. По меньшей мере 15 человек пострадали.",
+    "emoji": "😀👩‍👩‍👧 🎉🎉 👍🏽 🇯🇵 2024 — 15 %",
+}
+
+
+@pytest.mark.parametrize("language", FOREIGN)
+def test_text_without_an_english_word_never_reaches_the_model(language):
+    backend = SwapBackend()
+    text = "\n\n".join([FOREIGN[language]] * 20)
+    result = Restorer(backend, OPEN).restore(text)
+    assert (result.text, result.edits, backend.batches) == (text, [], [])
+
+
+def test_only_the_english_lines_of_a_mixed_text_reach_the_model():
+    backend = SwapBackend()
+    text = "\n".join([FOREIGN["Japanese"], "Rubio mentioned it.", FOREIGN["Russian"], FOREIGN["emoji"], "They mentioned it."])
+    result = Restorer(backend, OPEN).restore(text)
+    assert sorted(backend.inputs) == ["Rubio mentioned it.", "They mentioned it."]
+    assert result.text == text.replace("mentioned", "said")
+
+
 def test_a_500_word_sentence_is_split_and_every_word_restored():
     words = [("mentioned" if k % 7 == 0 else "individuals" if k % 11 == 0 else f"w{k}") for k in range(500)]
     text = "Start " + " ".join(words) + " end."
