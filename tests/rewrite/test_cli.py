@@ -234,3 +234,12 @@ def test_convert_backend_option_reaches_every_worker(monkeypatch, tmp_path):
     assert RestorerFactory("m", "ct2", threads=1)() == "restorer"
     assert RestorerFactory("m")() == "restorer"
     assert calls == [("m", "ct2", 1), ("m", "auto", 0)]
+
+
+def test_help_names_the_shipped_models_own_threshold(monkeypatch, tmp_path):
+    shipped = json.loads((rewrite.restorer.DEFAULT_MODEL / "restorer.json").read_text())["min_confidence"]
+    assert f"{shipped:g} for the shipped model" in " ".join(run(["rewrite", "--help"]).output.split())
+    # read from the folder when the help is shown, not from a copy made when the code was written
+    (tmp_path / "restorer.json").write_text(json.dumps({"min_confidence": 0.37}))
+    monkeypatch.setattr(rewrite.restorer, "DEFAULT_MODEL", tmp_path)
+    assert "0.37 for the shipped model" in " ".join(run(["rewrite", "--help"]).output.split())
