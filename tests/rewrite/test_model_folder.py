@@ -73,3 +73,21 @@ def test_folder_written_keeps_the_old_folder_when_the_block_fails(tmp_path):
             raise OSError("disk full")
     assert [p.name for p in out.parent.iterdir()] == ["model"]
     assert (out / "a").read_text() == "1"
+
+
+def test_the_model_libraries_developer_warnings_stay_off_a_users_terminal(capfd):
+    import warnings
+
+    from transformers import AutoTokenizer
+
+    from rewrite.model_folder import hide_developer_warnings
+    from rewrite.restorer import DEFAULT_MODEL
+
+    long_text = "word " * 1000  # over the tokenizer's 512 tokens
+    AutoTokenizer.from_pretrained(DEFAULT_MODEL)(long_text)
+    assert "Token indices sequence length is longer" in capfd.readouterr().err  # what users saw
+    with warnings.catch_warnings():
+        hide_developer_warnings()
+        AutoTokenizer.from_pretrained(DEFAULT_MODEL)(long_text)
+        warnings.warn_explicit("a deprecation for developers", FutureWarning, "x.py", 1, module="transformers.x")
+    assert capfd.readouterr().err == ""
