@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from service.settings import Settings
 
-APP_FACTORY = "service.main:create_app"
+APP_FACTORY = "service.main:create_app"  # read when the command runs (tests serve a fake app)
 
 
 @click.command("serve")
@@ -44,10 +44,7 @@ APP_FACTORY = "service.main:create_app"
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-@click.option("--app", "app_factory", default=APP_FACTORY, hidden=True, help="module:callable app factory (tests).")
-def serve(
-    host: str, port: int, model_dir: Path | None, workers: int, backend: str | None, log_level: str, app_factory: str
-) -> None:
+def serve(host: str, port: int, model_dir: Path | None, workers: int, backend: str | None, log_level: str) -> None:
     """Serve POST /v1/restore and the review page at http://HOST:PORT/.
 
     Limits, API key and CORS come from UNSPIN_* environment variables, for example
@@ -77,7 +74,7 @@ def serve(
             err=True,
         )
     uvicorn.run(
-        app_factory,
+        APP_FACTORY,
         factory=True,
         host=host,
         port=port,

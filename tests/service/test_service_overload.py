@@ -4,10 +4,7 @@ once (503 + Retry-After), a client that hangs up frees the model, and SIGTERM en
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,18 +14,20 @@ import pytest
 
 from rewrite import Restorer
 from rewrite.errors import Cancelled
-from service.batcher import Batcher, Overloaded, Throughput, Timeout, accepts_cancel
+from service import routes
+from service.batcher import Batcher, Options, Overloaded, Throughput, Timeout, accepts_cancel
 from service.main import create_app
 from service.schemas import RestoreRequest
 from tests.rewrite.fakes import FunctionBackend
 from tests.service.service_fakes import (
-    REPO,
     CancellableRestorer,
     FakeRestorer,
     isolated_settings,
     live_server,
     run_batcher,
     running_app,
+    serve_subprocess,
+    server_ready,
     wait_until,
 )
 
@@ -328,19 +327,19 @@ def test_a_request_the_batcher_would_refuse_is_refused_before_fastapi_parses_it(
     fake = CancellableRestorer(seconds_per_char=0.001)
     with running_app(fake, request_timeout_s=2.0, batch_wait_ms=0, retry_after_s=1, max_text_chars=2000) as client:
         client.post("/v1/restore", json={"text": "a" * 300})  # times the model: ~1,000 chars/s
-        routed = []
-        all_texts = RestoreRequest.all_texts  # called by the route only, once the body is parsed
-        monkeypatch.setattr(RestoreRequest, "all_texts", lambda self: routed.append(1) or all_texts(self))
+        routed = []  # requests the route handed on to the batcher (it builds their Options)
+        monkeypatch.setattr(routes, "Options", lambda **kw: routed.append(1) or Options(**kw))
         fits = client.post("/v1/restore", json={"text": "they mentioned"})
         too_big = client.post("/v1/restore", json={"texts": ["b" * 1000] * 3})  # ~3 s > 0.8 x 2 s
         malformed = client.post("/v1/restore", json={"text": "c", "texts": ["d"]})
         too_long = client.post("/v1/restore", json={"text": "e" * 2001})
     assert fits.status_code == 200
-    assert too_long.status_code == 413  # over the text limit: the full path says so, not 503
+    assert too_long.status_code == 413  # over the text limit: the route says so, not 503
+    assert "UNSPIN_MAX_TEXT_CHARS" in too_long.json()["detail"]
     assert too_big.status_code == 503 and int(too_big.headers["Retry-After"]) >= 1
     assert "send fewer or shorter texts" in too_big.json()["detail"]
     assert malformed.status_code == 422  # not a well-formed request: the full path says why
-    assert routed == [1, 1]  # only the request that fits and the one too long reached the route
+    assert routed == [1]  # only the request that fits reached the batcher through the route
     assert len(fake.calls) == 2
 
 
@@ -399,14 +398,10 @@ def test_a_client_that_hangs_up_frees_the_model_within_a_second():
 @pytest.mark.slow
 def test_sigterm_stops_a_busy_server_within_the_shutdown_timeout(tmp_path):
     started = tmp_path / "started"
-    env = dict(os.environ, UNSPIN_SHUTDOWN_TIMEOUT_S="1", UNSPIN_TEST_STARTED=str(started), PYTHONPATH=str(REPO))
-    port = _free_port()
-    command = [sys.executable, "-c", "from unspin.cli import main; main()", "serve", "--port", str(port),
-               "--log-level", "warning", "--app", "tests.service.service_fakes:stuck_app"]  # fmt: skip
-    server = subprocess.Popen(command, cwd=REPO, env=env)
+    env = {"UNSPIN_SHUTDOWN_TIMEOUT_S": "1", "UNSPIN_TEST_STARTED": str(started)}
+    server, url = serve_subprocess("tests.service.service_fakes:stuck_app", env)
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _ready(url), timeout_s=60)
+        wait_until(lambda: server_ready(url), timeout_s=60)
         client = threading.Thread(target=_post_quietly, args=(url,), daemon=True)
         client.start()
         wait_until(started.exists, timeout_s=10)  # the model is busy with an uninterruptible call
@@ -420,21 +415,6 @@ def test_sigterm_stops_a_busy_server_within_the_shutdown_timeout(tmp_path):
             server.wait()
     assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
     assert took < 6  # 1 s for running requests, up to 2 s for the model call, then exit
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url + "/readyz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def _post_quietly(url: str) -> None:
