@@ -310,6 +310,7 @@ def test_whitespace_the_model_writes_inside_a_replacement_is_a_single_space():
 
 
 
+@pytest.mark.timing
 def test_sentences_of_a_long_single_line_are_found_in_linear_time():
     # split_sentences sliced the rest of the line at every sentence: quadratic (2 MB on one line
     # took 40 s, now 0.6 s). Four times the line must cost about four times as long, not sixteen.
@@ -324,5 +325,6 @@ def test_sentences_of_a_long_single_line_are_found_in_linear_time():
         assert len(spans) == sentences and spans[1] == (25, 49)
         return time.monotonic() - started
 
-    small, large = seconds(20_000), seconds(80_000)
+    # The best of three of each: a busy machine only ever adds time, so the minimum is the cost.
+    small, large = (min(seconds(n) for _ in range(3)) for n in (20_000, 80_000))
     assert large < 8 * small + 0.5

@@ -3,8 +3,6 @@ unchanged without calling the model, and admission counts model work, not charac
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from rewrite import Restorer
@@ -37,14 +35,10 @@ def test_foreign_text_is_admitted_by_a_slow_busy_model_and_answered_at_once():
     fake = CancellableRestorer(seconds_per_char=0.01)
     with running_app(fake, warmup=True, request_timeout_s=5.0, batch_wait_ms=0) as client:
         english = client.post("/v1/restore", json={"text": "they mentioned " * 267})
-        started = time.monotonic()
         foreign = client.post("/v1/restore", json={"texts": list(FOREIGN.values())})
-        took = time.monotonic() - started
-    assert english.status_code == 503  # 4,000 characters of English: refused for its cost
+    assert english.status_code == 503  # 4,000 characters of English: 40 s, refused for its cost
+    # 12,000 characters counted as English would be 120 s: refused too, or a 504 after 5 s
     assert foreign.status_code == 200
-    # The fake "computes" for the cost of what reaches it: nothing here; 4 s of margin for a
-    # busy machine, against the 120 s that 12,000 characters would take counted as English.
-    assert took < 4.0
 
 
 def test_admission_counts_model_work_not_characters():
