@@ -254,7 +254,7 @@ def test_a_running_call_long_overdue_sheds_the_jobs_queued_behind_it_while_it_ru
     async def scenario(batcher):
         await batcher.submit(fake, ["a" * 200])  # times the model: ~1,000 characters a second
         fake.seconds_per_char = 0.02  # now 50 a second: the next call takes 2 s, not 0.1 s
-        running = asyncio.create_task(batcher.submit(fake, ["x" * 100]))
+        running = asyncio.create_task(batcher.submit(fake, ["x" * 100], timeout_s=30))  # ends, however busy the machine
         await _until(fake.running.is_set)
         queued = [asyncio.create_task(batcher.submit(fake, [f"{k} " + "y" * 98])) for k in range(2)]
         await asyncio.sleep(0)  # both admitted: 0.3 s of work at the measured speed
