@@ -96,12 +96,11 @@ class Recording:
 
 
 def make_backend(spec: str, folder: Path, threads: int):
-    from rewrite.backends import Ct2Backend, load_backend
-    from rewrite.lm import Ct2LmBackend, is_lm_folder
+    from rewrite.backends import load_backend
+    from rewrite.families import family_of
 
     if spec.startswith("ct2:"):
-        ct2_backend = Ct2LmBackend if is_lm_folder(folder) else Ct2Backend
-        return ct2_backend.load(folder, compute_type=spec.split(":", 1)[1], threads=threads)
+        return family_of(folder).CT2_BACKEND.load(folder, compute_type=spec.split(":", 1)[1], threads=threads)
     return load_backend(folder, spec, threads=threads)
 
 

@@ -87,7 +87,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-sizes", default="1,32", help="Comma-separated batch sizes for words/s.")
     p.add_argument("--repeats", type=int, default=20, help="Latency measurements of the 100-word paragraph.")
     p.add_argument("--threads", type=int, default=0, help="Torch / CTranslate2 threads (0: the defaults the "
-                   "Restorer uses: torch's own, rewrite.backends.ct2_threads for CTranslate2). "
+                   "Restorer uses: torch's own, rewrite.ct2.ct2_threads for CTranslate2). "
                    "On a machine shared with other jobs pin 1: the default collapses when the cores are busy.")
     p.add_argument("--out", type=Path, help="Write the results as JSON here.")
     args = p.parse_args(argv)
@@ -160,7 +160,7 @@ class ModelDecoder:
         self.tokenizer = load_tokenizer(folder)
         self.method = method
         if method.startswith("ct2-"):
-            from rewrite.backends import ct2_threads
+            from rewrite.ct2 import ct2_threads
             from rewrite.ct2 import Ct2Model
 
             compute_type = method[len("ct2-"):]
@@ -192,7 +192,7 @@ class LmDecoder:
     def __init__(self, folder: Path, method: str, threads: int):
         import torch
 
-        from rewrite.backends import ct2_threads
+        from rewrite.ct2 import ct2_threads
         from rewrite.lm import Ct2LmBackend, LmBackend
 
         self.method = method
@@ -217,7 +217,7 @@ class RestorerDecoder:
 
         import torch
 
-        from rewrite.backends import ct2_threads
+        from rewrite.ct2 import ct2_threads
 
         self.restorer = Restorer.from_pretrained(folder, backend=backend, threads=threads)
         self.backend = self.restorer.backend.name

@@ -20,10 +20,9 @@ import click
 
 from .backends import BACKENDS
 from .edits import apply_edits
-from .errors import InputError
-from .formats import detect_bom
+from .errors import EXIT_INPUT, InputError
+from .files import detect_bom
 
-EXIT_INPUT = 2  # the exit code of the `unspin` group for input and model errors
 STDIN = "-"
 
 
@@ -124,7 +123,7 @@ def rewrite(files, as_json, as_diff, model_dir, min_confidence, protect_quotes, 
 
 def read_text(name: str) -> str:
     """The text of file ``name`` (``-``: stdin): UTF-8, or the encoding its byte-order mark names
-    (``rewrite.formats.detect_bom``, as ``unspin convert`` reads); ``InputError`` says which
+    (``rewrite.files.detect_bom``, as ``unspin convert`` reads); ``InputError`` says which
     byte is wrong."""
     label = "<stdin>" if name == STDIN else name
     try:

@@ -362,8 +362,8 @@ def _realign(self_cache, past: int, accepted: torch.Tensor, lengths: torch.Tenso
 
 def guided_lm(
     model,
-    spun: list[list[int]],
-    start: int,
+    prompts: list[list[int]],
+    drafts: list[list[int]],
     eos: int,
     max_new_tokens: int,
     word_starts: Collection[int] | None = None,
@@ -371,24 +371,25 @@ def guided_lm(
 ) -> tuple[list[list[int]], list[list[float]]]:
     """Input-guided greedy decoding for a decoder-only restorer (``rewrite.lm``).
 
-    ``spun``: each sentence's token ids (no special tokens). The prompt ``start spun eos start``
-    is run once (left-padded, so every row's cache entries end in the same column); then the
-    loop of ``_guided`` runs with the spun ids plus ``eos`` as the draft. Rotary position
-    embeddings depend only on the distance between tokens, and each row's positions count its
-    own tokens, so a row decodes as it would alone. Returns, per row, the generated ids up to
-    and including ``eos`` and the probability of each.
+    ``prompts``: each sentence's prompt (``rewrite.lm.prompt_ids``); ``drafts``: the continuation
+    to check first (``rewrite.lm.draft_ids``: the spun ids, then ``eos``). Each prompt but its last
+    token is run once (left-padded, so every row's cache entries end in the same column); the last
+    token is each row's first decoder input, then the loop of ``_guided`` runs with the drafts.
+    Rotary position embeddings depend only on the distance between tokens, and each row's
+    positions count its own tokens, so a row decodes as it would alone. Returns, per row, the
+    generated ids up to and including ``eos`` and the probability of each.
     """
     from transformers import DynamicCache
 
-    if not spun:
+    if not prompts:
         return [], []
     with torch.inference_mode():
         device = next(model.parameters()).device
-        prompts = [[start, *ids, eos] for ids in spun]  # the final `start` is each row's first `last`
-        width = max(len(p) for p in prompts)
+        heads = [p[:-1] for p in prompts]  # the last token of each prompt is its row's first `last`
+        width = max(len(p) for p in heads)
         pad = eos
-        prompt_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
-        lengths = torch.tensor([len(p) for p in prompts], device=device)
+        prompt_ids = torch.tensor([[pad] * (width - len(p)) + p for p in heads], device=device)
+        lengths = torch.tensor([len(p) for p in heads], device=device)
         mask = (torch.arange(width, device=device)[None, :] >= width - lengths[:, None]).long()
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         cache = DynamicCache()
@@ -396,12 +397,12 @@ def guided_lm(
         cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         model(input_ids=prompt_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
               **{cache_arg: cache})  # the prompt's logits are not needed: its last token is decoded next
-        rows = [_Row(i, [*ids, eos], start) for i, ids in enumerate(spun)]
+        rows = [_Row(i, list(draft), prompt[-1]) for i, (prompt, draft) in enumerate(zip(prompts, drafts))]
         active = list(rows)
         passes = 1
         while active:
-            drafts = _drafts(active, draft_len, max_new_tokens)
-            step_ids, n_draft = _step_input(active, drafts, pad, device)  # [active, width]
+            guesses = _drafts(active, draft_len, max_new_tokens)
+            step_ids, n_draft = _step_input(active, guesses, pad, device)  # [active, width]
             step = step_ids.shape[1]
             past = cache.get_seq_length()
             valid = torch.arange(past, device=device)[None, :] >= past - lengths[:, None]
@@ -410,7 +411,7 @@ def guided_lm(
             logits = model(input_ids=step_ids, attention_mask=attn, position_ids=pos, use_cache=True,
                            **{cache_arg: cache}).logits  # [active, step, vocab]
             passes += 1
-            accepted = _accept(active, drafts, step_ids, n_draft, logits, eos, max_new_tokens, word_starts)
+            accepted = _accept(active, guesses, step_ids, n_draft, logits, eos, max_new_tokens, word_starts)
             lengths = lengths + 1 + accepted
             _, active, lengths, accepted = _retire(active, cache, lengths, accepted)
             if not active:
@@ -420,14 +421,13 @@ def guided_lm(
     return [row.out for row in rows], [row.probs for row in rows]
 
 
-def greedy_lm(model, spun: list[list[int]], start: int, eos: int, max_new_tokens: int):
-    """The baseline for ``guided_lm``: ``model.generate`` greedy search over left-padded prompts,
-    with the probability of each generated id; same return value."""
+def greedy_lm(model, prompts: list[list[int]], eos: int, max_new_tokens: int):
+    """The baseline for ``guided_lm``: ``model.generate`` greedy search over left-padded prompts
+    (``rewrite.lm.prompt_ids``), with the probability of each generated id; same return value."""
     from transformers import GenerationConfig
 
-    if not spun:
+    if not prompts:
         return [], []
-    prompts = [[start, *ids, eos, start] for ids in spun]
     width = max(len(p) for p in prompts)
     input_ids = torch.tensor([[eos] * (width - len(p)) + p for p in prompts])
     mask = (input_ids != eos) | (torch.arange(width)[None, :] >= width - torch.tensor([len(p) for p in prompts])[:, None])

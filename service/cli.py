@@ -45,7 +45,7 @@ APP_FACTORY = "service.main:create_app"  # read when the command runs (tests ser
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
 def serve(host: str, port: int, model_dir: Path | None, workers: int, backend: str | None, log_level: str) -> None:
-    """Serve POST /v1/restore and the review page at http://HOST:PORT/.
+    """Serve POST /v1/restore, LanguageTool's POST /v2/check and the review page at http://HOST:PORT/.
 
     Limits, API key and CORS come from UNSPIN_* environment variables, for example
     UNSPIN_API_KEY, UNSPIN_MAX_TEXT_CHARS, UNSPIN_QUEUE_SIZE, UNSPIN_CORS_ORIGINS. On SIGTERM

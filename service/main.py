@@ -28,7 +28,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from service import routes
+from service import languagetool, routes
 from service.batcher import Batcher, Timeout
 from service.deps import ServedRestorer, get_batcher, get_restorer, get_settings, require_api_key
 from service.errors import add_error_handlers
@@ -72,6 +72,7 @@ def create_app(
     app.include_router(routes.health)
     app.include_router(routes.api, dependencies=protected)
     app.include_router(routes.page)
+    app.include_router(languagetool.router)  # /v2: LanguageTool's API, its own key check
     _state_limits_in_openapi(app, settings)
     app.mount("/static", StaticFiles(directory=str(routes.STATIC_DIR)), name="static")
     add_error_handlers(app)

@@ -10,15 +10,20 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from importlib.resources import files
+from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, JSONResponse
 
+from rewrite.errors import ModelError
+from rewrite.model_folder import read_json
 from service.batcher import Options
 from service.deps import BatcherDep, RestorerDep, SettingsDep
 from service.schemas import (
+    CurveOut,
+    CurvePoint,
     ErrorOut,
     HealthOut,
     ModelRef,
@@ -105,10 +110,44 @@ async def restore(
 
 @api.get("/model", responses={k: v for k, v in _ERRORS.items() if k in (401, 503)})
 async def model(restorer: RestorerDep) -> dict[str, Any]:
-    """The served model's card: name, version, training facts and metrics."""
+    """The served model's card: name, version, training facts and metrics, and ``min_confidence``,
+    the threshold edits are kept at when a request gives none."""
     info = dict(restorer.model_info)
     info.pop("path", None)  # the server's file system is nobody's business
+    info["min_confidence"] = model_threshold(restorer)
     return jsonable_encoder(info)
+
+
+@api.get("/model/curve", response_model=CurveOut, responses={k: v for k, v in _ERRORS.items() if k in (401, 503)})
+async def model_curve(restorer: RestorerDep) -> CurveOut:
+    """The served model's quality curve on annotated real spun text (its folder's
+    ``markup_metrics.json``): recall and wrongful edits per 100 words at each ``min_confidence``,
+    and the model's own threshold. ``points`` is empty for a model never scored that way."""
+    metrics = _markup_metrics(restorer.model_info.get("path"))
+    return CurveOut(
+        min_confidence=model_threshold(restorer),
+        source=metrics.get("source"),
+        files_scored=metrics.get("files_scored"),
+        points=[CurvePoint.model_validate(row) for row in metrics.get("curve") or []],
+    )
+
+
+def model_threshold(restorer: Any) -> float | None:
+    """The threshold the restorer applies when a request gives none (``rewrite.Restorer``'s
+    ``config.min_confidence``, from the model folder's restorer.json); ``None`` if it has none."""
+    value = getattr(getattr(restorer, "config", None), "min_confidence", None)
+    return float(value) if value is not None else None
+
+
+def _markup_metrics(folder: str | None) -> dict[str, Any]:
+    path = Path(folder) / "markup_metrics.json" if folder else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return read_json(path)
+    except ModelError as error:  # a broken file costs the page its curve, not the service
+        logger.warning("%s", error)
+        return {}
 
 
 @page.get("/")

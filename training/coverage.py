@@ -26,32 +26,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from pathlib import Path
 
+from rewrite import facts
 from rewrite.text import WORD_RE
 
 from .errors import CorpusError
+from .markup import MarkupLine, fold, parse_markup
 from .spinner import Spinner
 
 log = logging.getLogger(__name__)
 
-SLOT = re.compile(r"\[\[(.*?)\|\|(.*?)\]\]", re.S)
 CONTEXT = 3  # unchanged tokens each side a swap may reach into
 KINDS = ("word", "phrase", "name", "number", "contraction", "other")
 RULES = "rules"  # source name of the spinner's own swaps (numbers, contractions, ...)
-_NUMBER_WORDS = frozenset(
-    """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
-    sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
-    thousand million billion trillion first second third fourth fifth sixth seventh eighth ninth
-    tenth half dozen percent %""".split()
-)
+# a place holding one of these (or a digit) is a number swap: rewrite/facts.py's number words
+_NUMBER_WORDS = (frozenset(facts.SMALL) | frozenset(facts.TENS) | frozenset(facts.SCALES) | frozenset(facts.ORDINALS)
+                 | {"half", "dozen", "percent", "%"})
 _OPENERS = frozenset({".", "!", "?", "“", '"', ":", "(", "‘"})
-
-
-def fold(token: str) -> str:
-    """Case and apostrophe folded: ``"Doesn’t"`` -> ``"doesn't"``."""
-    return token.lower().replace("’", "'")
 
 
 @dataclasses.dataclass
@@ -71,45 +63,6 @@ class Place:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass
-class _Line:
-    """A markup line as segments: plain strings and (spun, alternatives) slots."""
-
-    segments: list
-
-    def text(self, pick) -> tuple[str, list[tuple[int, int]]]:
-        """The line with each slot rendered by ``pick(k, spun, alts)``, and each slot's span."""
-        out, spans, at, k = [], [], 0, 0
-        for seg in self.segments:
-            if isinstance(seg, str):
-                out.append(seg)
-                at += len(seg)
-                continue
-            piece = pick(k, *seg)
-            spans.append((at, at + len(piece)))
-            out.append(piece)
-            at += len(piece)
-            k += 1
-        return "".join(out), spans
-
-
-def parse_markup(text: str, name: str = "<markup>") -> list[_Line]:
-    """Split markup into lines of plain text and slots; a malformed slot names file and line."""
-    lines = []
-    for lineno, raw in enumerate(text.split("\n"), 1):
-        segments, pos = [], 0
-        for m in SLOT.finditer(raw):
-            segments.append(raw[pos : m.start()])
-            segments.append((m.group(1), [a.strip() for a in m.group(2).split("|")]))
-            pos = m.end()
-        rest = raw[pos:]
-        if "[[" in rest or "]]" in rest:
-            raise CorpusError(f"{name}:{lineno}: unclosed or malformed [[spun||original]] slot")
-        segments.append(rest)
-        lines.append(_Line(segments))
-    return lines
 
 
 def kind_of(original: str, spun: str, initial: bool) -> str:
@@ -199,7 +152,7 @@ def _window(tokens, span: tuple[int, int], segment_bounds: tuple[int, int]):
     return first, last, lo, hi
 
 
-def check_place(walker: _Walker, line: _Line, k: int, alternative: str, sources: tuple[str, ...]):
+def check_place(walker: _Walker, line: MarkupLine, k: int, alternative: str, sources: tuple[str, ...]):
     """``(covered, sources that cover it alone, initial)`` for slot ``k`` restored to ``alternative``."""
     orig_text, orig_spans = line.text(lambda j, spun, alts: alternative if j == k else alts[0])
     spun_text, spun_spans = line.text(lambda j, spun, alts: spun)

@@ -1,7 +1,12 @@
-"""Errors of the training package. Each message says what went wrong and what to do."""
+"""Errors of the training package. Each message says what went wrong and what to do.
+
+``TrainingError`` is an ``rewrite.errors.UnspinError``: the commands treat both alike (one line,
+exit status 2; ``rewrite.exits``)."""
+
+from rewrite.errors import UnspinError
 
 
-class TrainingError(Exception):
+class TrainingError(UnspinError):
     """Base class: a problem the user can fix (bad input, missing file, bad config)."""
 
 

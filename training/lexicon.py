@@ -37,6 +37,8 @@ from rewrite.text import WORD_RE
 from seeds import SPIN_PHRASES
 
 from .errors import LexiconError
+from .rules import rule_table
+from .variant import Variant
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +52,6 @@ KINDS = ("word", "phrase", "idiom", "compound", "name", "contraction", "number")
 POS_TAGS = ("VERB", "NOUN", "ADJ", "ADV", "")
 
 _CLEAN_VARIANT = re.compile(r"^[A-Za-z][A-Za-z' -]*[A-Za-z]$|^[A-Za-z]$")
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """One spun rendering of a standard phrase.
-
-    ``pos`` names the part of speech of the inflecting head (first token for VERB, last for
-    NOUN, the only token for ADJ/ADV); empty for invariant renderings.
-    """
-
-    text: str
-    source: str
-    kind: str = "word"
-    pos: str = ""
 
 
 def phrase_key(text: str, keep_case: bool = False) -> str:
@@ -305,8 +293,6 @@ def load_lexicon(config: LexiconConfig | None = None, use_cache: bool = True) ->
     config = config or LexiconConfig()
     lexicon = _load_files(config, use_cache)
     if "rules" in config.sources:
-        from .rules import rule_table
-
         lexicon.entries["rules"] = rule_table()
         lexicon.files["rules"] = "training/rules.py"
     return lexicon

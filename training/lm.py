@@ -1,12 +1,15 @@
-"""Training side of the language-model restorer (``rewrite.lm``): data, the trainable model, export.
+"""The LM family on the training side (``unspin train --arch lm``; ``training.families``): a
+fine-tune of the pretrained SmolLM2 (``rewrite.lm`` is the inference side): data, the trainable
+model, export. It gives the hooks ``training.train`` calls, as ``training.t5`` does.
 
 The base model's embeddings and lower ``freeze_layers`` layers stay frozen; the layers above them
 and the final norm are trained, and only they are saved. The loss is on the original only, and
 the output projection (49k rows) runs only at target positions.
 
 Tokenised data reuses ``training.data``'s arrays: ``src`` holds the spun ids, ``tgt`` the
-original ids followed by ``END``. A batch row is ``START src END START tgt``, and ``labels`` holds,
-at each position, the token to predict there (-100 outside the target):
+original ids followed by ``END``. A batch row is the prompt (``rewrite.lm.prompt_ids``: ``START src END START``)
+then ``tgt``, and ``labels`` holds, at each position, the token to predict there (-100 outside
+the target):
 
     input   START  A  B  END  START  A'  B'   END
     labels  -100  -100 -100 -100  A'  B'   END  -100
@@ -18,18 +21,39 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from rewrite.lm import load_tokenizer as load_tokenizer
+from rewrite.lm import prompt_ids, special_ids
+
 from .data import TokenData, flatten
-from .errors import TrainingError
+from .errors import ConfigError, TrainingError
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
+
+def preflight(config: TrainConfig) -> None:
+    """The base model must be at hand (its GGUF file, or the dequantized base a GPU machine gets),
+    and ``--init`` must be a folder of this family."""
+    from rewrite.errors import ModelError
+    from rewrite.lm import base_gguf, has_cached_base, read_card
+    from rewrite.model_folder import check_model_folder
+
+    try:
+        if not has_cached_base():  # a GPU machine gets the dequantized base, not the GGUF
+            base_gguf()
+        if config.init:
+            read_card(check_model_folder(config.init))
+    except ModelError as exc:
+        raise ConfigError(f"cannot fine-tune the language model: {exc}") from exc
 
 
 def tokenize_split(dataset, tokenizer, max_len: int) -> dict[str, np.ndarray]:
     """``{"src", "src_off", "tgt", "tgt_off"}`` for one split, in the LM's tokens."""
-    from rewrite.lm import special_ids
-
     _, end = special_ids(tokenizer)
     arrays = {}
     for side, column, suffix in (("src", "spun", []), ("tgt", "original", [end])):
@@ -54,16 +78,16 @@ class LmTokenData(TokenData):
         for i in idx:
             src = self.src[self.src_off[i] : self.src_off[i + 1]].tolist()
             tgt = self.tgt[self.tgt_off[i] : self.tgt_off[i + 1]].tolist()
-            rows.append((src, tgt))
-        width = max(len(s) + len(t) + 3 for s, t in rows)
+            rows.append((prompt_ids(src, self.start, self.end), tgt))
+        width = max(len(p) + len(t) for p, t in rows)
         input_ids = np.full((len(rows), width), self.end, dtype=np.int64)
         labels = np.full((len(rows), width), -100, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
-        for r, (src, tgt) in enumerate(rows):
-            seq = [self.start, *src, self.end, self.start, *tgt]
+        for r, (prompt, tgt) in enumerate(rows):
+            seq = [*prompt, *tgt]
             input_ids[r, : len(seq)] = seq
             mask[r, : len(seq)] = 1
-            first = len(src) + 2  # the position of the second START predicts tgt[0]
+            first = len(prompt) - 1  # the prompt's last token predicts tgt[0]
             labels[r, first : first + len(tgt)] = tgt
         return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask),
                 "labels": torch.from_numpy(labels)}
@@ -127,19 +151,30 @@ class LmRestorer(torch.nn.Module):
         """The tied embeddings are frozen; nothing to re-tie."""
 
 
-def build(init: str | None, freeze_layers: int) -> LmRestorer:
-    """The base model (with ``init``'s tuned tensors when given), ready to train."""
+def token_data(arrays: dict[str, np.ndarray], tokenizer) -> LmTokenData:
+    """A tokenised split batched for the decoder-only model."""
+    start, end = special_ids(tokenizer)
+    return LmTokenData(arrays, start, end)
+
+
+def build(config: TrainConfig, tokenizer_dir: Path | None = None) -> LmRestorer:
+    """The base model (with ``config.init``'s tuned tensors when given), ready to train."""
     from rewrite.lm import load_model
 
-    model, _ = load_model(init)
-    return LmRestorer(model.float(), freeze_layers)
+    model, _ = load_model(config.init)
+    return LmRestorer(model.float(), config.freeze_layers)
 
 
-def tokenizer_folder(init: str | None) -> Path:
+def tokenizer_folder(config: TrainConfig) -> Path:
     """Where the tokenizer comes from: the ``init`` folder or the cached base model."""
     from rewrite.lm import base_folder
 
-    return Path(init) if init else base_folder()
+    return Path(config.init) if config.init else base_folder()
+
+
+def batch_tokens(batch: dict) -> int:
+    """The tokens one batch trains on: every token of its rows (prompt and target)."""
+    return int(batch["attention_mask"].sum())
 
 
 def export_files(module: LmRestorer, tokenizer_dir: Path, tmp: Path) -> None:

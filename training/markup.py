@@ -13,15 +13,21 @@ Markup is the spun text with every place the spinner changed written ``[[spun||o
 A place counts as restored when the output there is one of its alternatives; a wrongful edit is
 a token outside every place that the output changed, dropped or added (the measure of the
 evaluation set's own ``score.py``, which this reimplements so the package needs nothing outside
-itself). ``evaluate_markup`` restores every file once and scores it at each confidence threshold.
+itself). ``evaluate_markup`` restores every file once and scores it at each confidence threshold;
+it restores the file's original too (``original_text``: clean text, where every edit is wrong),
+so that clean text is measured wherever spun text is.
+
+This module is the one parser of the format: ``parse_markup`` gives each line's plain text and
+places (what ``training.coverage`` walks), ``SLOT`` and ``fold`` are shared with it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
-from .errors import DatasetError
+from .errors import CorpusError, DatasetError
 
 SLOT = re.compile(r"\[\[(.*?)\|\|(.*?)\]\]", re.S)
 TOKEN = re.compile(r"\w+(?:[’']\w+)*|[^\w\s]")
@@ -33,12 +39,63 @@ def spun_text(markup: str) -> str:
     return SLOT.sub(r"\1", markup)
 
 
-def _fold(token: str) -> str:
+def original_text(markup: str) -> str:
+    """The clean text behind the markup: every place written as its first alternative, the
+    original wording (``[[mentioned||said|stated]]`` -> ``said``). Text no spinner touched: a
+    faithful restorer leaves it as it is.
+
+        >>> original_text("Rubio [[mentioned||said|stated]] it.")
+        'Rubio said it.'
+    """
+    return SLOT.sub(lambda m: m.group(2).split("|")[0].strip(), markup)
+
+
+def fold(token: str) -> str:
+    """Case and apostrophe folded: ``"Doesn’t"`` -> ``"doesn't"``."""
     return token.lower().replace("’", "'")
 
 
+@dataclasses.dataclass
+class MarkupLine:
+    """A markup line as segments: plain strings and ``(spun, alternatives)`` places."""
+
+    segments: list
+
+    def text(self, pick) -> tuple[str, list[tuple[int, int]]]:
+        """The line with each place rendered by ``pick(k, spun, alts)``, and each place's span."""
+        out, spans, at, k = [], [], 0, 0
+        for seg in self.segments:
+            if isinstance(seg, str):
+                out.append(seg)
+                at += len(seg)
+                continue
+            piece = pick(k, *seg)
+            spans.append((at, at + len(piece)))
+            out.append(piece)
+            at += len(piece)
+            k += 1
+        return "".join(out), spans
+
+
+def parse_markup(text: str, name: str = "<markup>") -> list[MarkupLine]:
+    """Split markup into lines of plain text and places; a malformed place names file and line."""
+    lines = []
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        segments, pos = [], 0
+        for m in SLOT.finditer(raw):
+            segments.append(raw[pos : m.start()])
+            segments.append((m.group(1), [a.strip() for a in m.group(2).split("|")]))
+            pos = m.end()
+        rest = raw[pos:]
+        if "[[" in rest or "]]" in rest:
+            raise CorpusError(f"{name}:{lineno}: unclosed or malformed [[spun||original]] slot")
+        segments.append(rest)
+        lines.append(MarkupLine(segments))
+    return lines
+
+
 def _norm(text: str) -> str:
-    return " ".join(_fold(t) for t in TOKEN.findall(text.replace("’", "'")))
+    return " ".join(fold(t) for t in TOKEN.findall(text.replace("’", "'")))
 
 
 def _units(markup: str) -> list[tuple]:
@@ -46,11 +103,11 @@ def _units(markup: str) -> list[tuple]:
     (``alts`` are normalised and include the spun wording, which the alignment may leave)."""
     units, pos = [], 0
     for m in SLOT.finditer(markup):
-        units += [("tok", _fold(t)) for t in TOKEN.findall(markup[pos : m.start()])]
+        units += [("tok", fold(t)) for t in TOKEN.findall(markup[pos : m.start()])]
         alts = tuple(a.strip() for a in m.group(2).split("|"))
         units.append(("slot", m.group(1), alts))
         pos = m.end()
-    units += [("tok", _fold(t)) for t in TOKEN.findall(markup[pos:])]
+    units += [("tok", fold(t)) for t in TOKEN.findall(markup[pos:])]
     return units
 
 
@@ -95,7 +152,7 @@ def score(markup: str, output: str) -> dict:
     """Places restored and wrongful edits of ``output`` against one markup text."""
     units = _units(markup)
     out = TOKEN.findall(output)
-    out_n = [_fold(t) for t in out]
+    out_n = [fold(t) for t in out]
     need = restored = ambiguous = ambiguous_ok = 0
     misses, wrongful = [], []
     for pu, pj, u, j in _align(units, out_n):
@@ -150,6 +207,20 @@ def markup_files(paths: list[str | Path]) -> list[Path]:
     return files
 
 
+def clean_passages(paths: list[str | Path]) -> dict[str, str]:
+    """Clean text to measure beside markup: ``{"FILE:LINE": passage}``, one passage a non-blank line."""
+    passages = {}
+    for path in map(Path, paths):
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"cannot read clean text {path} as UTF-8 ({exc}); give a text file, one passage a line") from exc
+        passages.update((f"{path.name}:{n}", line.strip()) for n, line in enumerate(lines, 1) if line.strip())
+    if paths and not passages:
+        raise DatasetError(f"no text in {', '.join(map(str, paths))}; give a text file, one passage a line")
+    return passages
+
+
 def read_markup(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
@@ -163,39 +234,70 @@ def read_markup(path: Path) -> str:
 THRESHOLDS = (0.0, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95, 0.97)
 
 
-def evaluate_markup(files: list[Path], restorer, thresholds=THRESHOLDS) -> dict:
-    """Restore every file's spun text once (every edit kept) and score it at each confidence
-    threshold: ``{"files": {name: {threshold: scores}}, "curve": [{threshold, recall,
-    wrongful_per_100_words, ...}]}``."""
-    from rewrite.edits import apply_edits
-
+def evaluate_markup(files: list[Path], restorer, thresholds=THRESHOLDS, clean: dict[str, str] | None = None) -> dict:
+    """Restore every file's spun text and its original (``original_text``) once (every edit
+    kept) and score them at each confidence threshold: ``{"files": {name: {threshold: scores}},
+    "curve": [{threshold, recall, wrongful_per_100_words, clean_edits_per_100_words, ...}],
+    "clean_edits": [{file, original, replacement, confidence}]}``. An edit of an original is an
+    edit of clean text, wrong whatever it writes; ``clean`` (``{name: text}``, held-out clean
+    text) adds ``heldout_clean_edits_per_100_words`` to the curve."""
     shipped = getattr(getattr(restorer, "config", None), "min_confidence", None)
     thresholds = sorted({*thresholds, *([shipped] if shipped is not None else [])})
     texts = {f.name: read_markup(f) for f in files}
     restorations = restorer.restore_many([spun_text(t) for t in texts.values()], min_confidence=0.0)
+    originals = {name: original_text(t) for name, t in texts.items()}
+    clean_runs = restorer.restore_many(list(originals.values()), min_confidence=0.0)
+    heldout = dict(clean or {})
+    heldout_runs = restorer.restore_many(list(heldout.values()), min_confidence=0.0) if heldout else []
     per_file: dict[str, dict] = {name: {} for name in texts}
     curve = []
     for threshold in thresholds:
-        sums = {"slots_to_restore": 0, "restored": 0, "wrongful_edits": 0, "words": 0, "edits": 0}
-        for (name, markup), r in zip(texts.items(), restorations):
-            kept = [e for e in r.edits if e.confidence >= threshold]
-            result = score_text(markup, apply_edits(spun_text(markup), kept))
-            result["edits"] = len(kept)
+        sums = {"slots_to_restore": 0, "restored": 0, "wrongful_edits": 0, "words": 0, "edits": 0,
+                "clean_edits": 0, "clean_words": 0}
+        for (name, markup), r, c in zip(texts.items(), restorations, clean_runs):
+            result = _scored(markup, r, threshold)
+            result["clean_edits"] = sum(e.confidence >= threshold for e in c.edits)
+            result["clean_words"] = len(originals[name].split())
             per_file[name][threshold] = result
             for key in sums:
                 sums[key] += result[key]
-        curve.append({"min_confidence": threshold, **sums,
-                      "recall": sums["restored"] / max(sums["slots_to_restore"], 1),
-                      "wrongful_per_100_words": 100 * sums["wrongful_edits"] / max(sums["words"], 1)})
-    return {"files": per_file, "curve": curve}
+        row = {"min_confidence": threshold, **sums,
+               "recall": sums["restored"] / max(sums["slots_to_restore"], 1),
+               "wrongful_per_100_words": 100 * sums["wrongful_edits"] / max(sums["words"], 1),
+               "clean_edits_per_100_words": 100 * sums["clean_edits"] / max(sums["clean_words"], 1)}
+        if heldout:
+            row["heldout_clean_edits"] = sum(e.confidence >= threshold for r in heldout_runs for e in r.edits)
+            row["heldout_clean_words"] = sum(len(t.split()) for t in heldout.values())
+            row["heldout_clean_edits_per_100_words"] = 100 * row["heldout_clean_edits"] / max(row["heldout_clean_words"], 1)
+        curve.append(row)
+    clean_edits = [{"file": name, "original": e.original, "replacement": e.replacement, "confidence": e.confidence}
+                   for name, r in [*zip(originals, clean_runs), *zip(heldout, heldout_runs)] for e in r.edits]
+    return {"files": per_file, "curve": curve, "clean_edits": clean_edits}
 
 
-def choose_threshold(result: dict, max_wrongful: float = 1.0, quantile: float = 0.95, rounds: int = 2000,
-                     seed: int = 0) -> dict | None:
+def _scored(markup: str, restoration, threshold: float) -> dict:
+    """``score_text`` of the restoration keeping the edits at or above ``threshold``, with ``edits``."""
+    from rewrite.edits import apply_edits
+
+    kept = [e for e in restoration.edits if e.confidence >= threshold]
+    result = score_text(markup, apply_edits(spun_text(markup), kept))
+    result["edits"] = len(kept)
+    return result
+
+
+MAX_WRONGFUL = 1.0  # wrongful edits per 100 words of spun text the shipped threshold allows
+MAX_CLEAN = 0.5  # edits per 100 words of clean text (the files' originals) it allows
+
+
+def choose_threshold(result: dict, max_wrongful: float = MAX_WRONGFUL, max_clean: float = MAX_CLEAN,
+                     quantile: float = 0.95, rounds: int = 2000, seed: int = 0) -> dict | None:
     """The shipped threshold, chosen on annotated real text: the lowest ``min_confidence`` of the
-    curve whose wrongful edits per 100 words stay within ``max_wrongful`` at the ``quantile`` of a
-    bootstrap over files (files drawn with replacement, ``rounds`` times), so that a threshold
-    that only just fits on these files is not taken. ``None`` when no threshold fits."""
+    curve whose wrongful edits per 100 words of spun text stay within ``max_wrongful`` and whose
+    edits per 100 words of the files' originals (clean text, where every edit is wrong) stay
+    within ``max_clean``, both at the ``quantile`` of a bootstrap over files (files drawn with
+    replacement, ``rounds`` times), so that a threshold that only just fits on these files is not
+    taken. A result without clean figures is bounded by wrongful edits alone. ``None`` when no
+    threshold fits."""
     import random
 
     files = result["files"]
@@ -203,27 +305,60 @@ def choose_threshold(result: dict, max_wrongful: float = 1.0, quantile: float = 
     rng = random.Random(seed)
     draws = [[rng.choice(names) for _ in names] for _ in range(rounds)]
 
-    def rate(sample: list[str], threshold) -> float:
-        wrongful = sum(files[n][threshold]["wrongful_edits"] for n in sample)
-        return 100 * wrongful / max(sum(files[n][threshold]["words"] for n in sample), 1)
+    def high(threshold, edits: str, words: str) -> float:
+        """The ``quantile`` point of the bootstrap's rates per 100 words."""
+        rates = sorted(100 * sum(files[n][threshold][edits] for n in sample)
+                       / max(sum(files[n][threshold][words] for n in sample), 1) for sample in draws)
+        return rates[min(int(quantile * rounds), rounds - 1)]
 
+    p = round(quantile * 100)
     for row in sorted(result["curve"], key=lambda r: r["min_confidence"]):
         threshold = row["min_confidence"]
-        rates = sorted(rate(sample, threshold) for sample in draws)
-        high = rates[min(int(quantile * rounds), rounds - 1)]
-        if high <= max_wrongful:
-            return {"min_confidence": threshold, "recall": row["recall"],
-                    "wrongful_per_100_words": row["wrongful_per_100_words"],
-                    f"wrongful_per_100_words_p{round(quantile * 100)}": round(high, 3),
-                    "rule": f"lowest min_confidence whose wrongful edits per 100 words stay <= {max_wrongful} "
-                            f"at the {quantile:.0%} point of a {rounds}-round bootstrap over files (seed {seed})"}
+        wrongful = high(threshold, "wrongful_edits", "words")
+        with_clean = all("clean_edits" in files[n][threshold] for n in names)
+        clean = high(threshold, "clean_edits", "clean_words") if with_clean else None
+        if wrongful <= max_wrongful and (clean is None or clean <= max_clean):
+            chosen = {"min_confidence": threshold, "recall": row["recall"],
+                      "wrongful_per_100_words": row["wrongful_per_100_words"],
+                      f"wrongful_per_100_words_p{p}": round(wrongful, 3)}
+            rule = f"lowest min_confidence whose wrongful edits per 100 words stay <= {max_wrongful}"
+            if clean is not None:
+                chosen["clean_edits_per_100_words"] = row["clean_edits_per_100_words"]
+                chosen[f"clean_edits_per_100_words_p{p}"] = round(clean, 3)
+                rule += f" and whose edits per 100 words of the files' originals stay <= {max_clean}"
+            chosen["rule"] = rule + f" at the {quantile:.0%} point of a {rounds}-round bootstrap over files (seed {seed})"
+            return chosen
     return None
 
 
 def format_curve(result: dict) -> str:
-    lines = ["| min_confidence | recall | wrongful /100 words | restored | places | wrongful | edits |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in result["curve"]:
-        lines.append(f"| {row['min_confidence']:.2f} | {row['recall']:.3f} | {row['wrongful_per_100_words']:.2f} | "
-                     f"{row['restored']} | {row['slots_to_restore']} | {row['wrongful_edits']} | {row['edits']} |")
+    """The curve as a Markdown table; ``clean /100 words`` are edits of the files' originals (and
+    ``held-out clean``, of the ``--clean`` text) where those were measured."""
+    rows = result["curve"]
+    clean = bool(rows) and all("clean_edits_per_100_words" in r for r in rows)
+    heldout = bool(rows) and all("heldout_clean_edits_per_100_words" in r for r in rows)
+    head = "| min_confidence | recall | wrongful /100 words | restored | places | wrongful | edits |"
+    rule = "|---:|---:|---:|---:|---:|---:|---:|"
+    if clean:
+        head, rule = head + " clean edits /100 words |", rule + "---:|"
+    if heldout:
+        head, rule = head + " held-out clean edits /100 words |", rule + "---:|"
+    lines = [head, rule]
+    for row in rows:
+        line = (f"| {row['min_confidence']:.2f} | {row['recall']:.3f} | {row['wrongful_per_100_words']:.2f} | "
+                f"{row['restored']} | {row['slots_to_restore']} | {row['wrongful_edits']} | {row['edits']} |")
+        if clean:
+            line += f" {row['clean_edits_per_100_words']:.2f} |"
+        if heldout:
+            line += f" {row['heldout_clean_edits_per_100_words']:.2f} |"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def format_report(result: dict, chosen: dict | None, title: str) -> str:
+    """What ``unspin evaluate --markup`` prints for one system: ``title``, the curve, and the
+    threshold ``choose_threshold`` chose (``chosen``)."""
+    pick = f"{chosen['min_confidence']} (recall {chosen['recall']:.3f})" if chosen else "none fits"
+    return "\n".join([title, format_curve(result),
+                      f"threshold for <= {MAX_WRONGFUL} wrongful edits per 100 words and <= {MAX_CLEAN} edits per 100 "
+                      f"words of the originals (95% bootstrap over files): {pick}"])

@@ -22,13 +22,14 @@ Two more rules need the sentence and live in ``spinner.py``: short reorders (``i
 
 from __future__ import annotations
 
-from .lexicon import Variant
+from rewrite.facts import FILLERS, SMALL, TENS
+
+from .variant import Variant
 
 SOURCE = "rules"
-FILLERS = ("actually", "really", "truly", "just")
 
-_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
-_TENS = {20: "twenty", 30: "thirty", 40: "forty", 50: "fifty", 60: "sixty", 70: "seventy", 80: "eighty", 90: "ninety"}
+_UNITS = list(SMALL)  # "zero" .. "nineteen", in order
+_TENS = {n: word for word, n in TENS.items()}
 
 # subject + auxiliary -> contraction
 _SUBJECTS = ("i", "you", "we", "they", "he", "she", "it", "that", "there", "who", "what", "where", "here")

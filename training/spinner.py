@@ -33,12 +33,12 @@ from operator import attrgetter
 import lemminflect
 
 from rewrite.edits import Edit, apply_edits
+from rewrite.facts import CALENDAR, FILLERS, TENS, TITLES, persons, quantity_words, units
 from rewrite.text import WORD_RE, quote_spans
 
 from .errors import ConfigError
 from .flags import setting
 from .lexicon import Lexicon, Variant
-from .rules import FILLERS, number_words
 from .rules import SOURCE as RULES
 
 MAX_PHRASE_TOKENS = 5
@@ -69,75 +69,15 @@ FUNCTION_WORDS = STOPWORDS | frozenset(
     anything everyone everything nobody nothing one ones another whoever whatever""".split()
 )
 _CONJUNCTIONS = frozenset({"and", "or"})
-_TENS = frozenset("twenty thirty forty fifty sixty seventy eighty ninety".split())
-# Quantities are facts: a thesaurus swap may not change one ("million" -> "billion"); only the
-# rules' number swaps ("four" -> "4") touch them.
-QUANTITIES = frozenset(
-    """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
-    seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand
-    million billion trillion dozen hundreds thousands millions billions trillions dozens""".split()
-)
-
-
-# Words that carry a quantity of their own: "twice" is "two times" ("once" is left out: it is
-# also a conjunction, "once he left" -> "when he left").
-_QUANTITY_OF = {**{w: d for w, d in number_words().items() if w.isalpha()}, "twice": "2", "thrice": "3"}
-_QUANTITY_WORDS = QUANTITIES | _QUANTITY_OF.keys()
-_NO_QUANTITY: frozenset[str] = frozenset()
-
-
-@lru_cache(maxsize=None)  # a word's options repeat the same variants thousands of times
-def quantities(text: str) -> frozenset[str]:
-    """The quantity words of a phrase, as digits where they are numbers: ``"twice a day"`` ->
-    ``{"2"}``, ``"two million"`` -> ``{"2", "million"}`` (digits themselves are facts no thesaurus
-    entry holds, and are not counted)."""
-    tokens = text.lower().split()
-    if _QUANTITY_WORDS.isdisjoint(tokens):  # most phrases: the spinner asks for every variant it sees
-        return _NO_QUANTITY
-    return frozenset(_QUANTITY_OF.get(t, t) for t in tokens if t in _QUANTITY_WORDS)
-
-
-# Who did it is a fact too: a swap may not change a personal pronoun ("he can" -> "it can",
-# "strengthen their" -> "consolidate his"); contractions count by their pronoun ("he'll" is "he").
-# A bare "it" is left out: idioms add or drop it without naming anyone ("when it comes to").
-PERSONS = frozenset(
-    """i me my mine myself you your yours yourself yourselves he him his himself she her hers herself
-    its itself we us our ours ourselves they them their theirs themselves""".split()
-)
-
-
-def persons(text: str) -> frozenset[str]:
-    """The personal pronouns of a phrase, a contraction by its pronoun: ``"he'll pay them"`` ->
-    ``{"he", "them"}``. Not cached: the phrase index asks once for each of millions of variants."""
-    return PERSONS.intersection(t.split("'", 1)[0] for t in text.lower().replace("’", "'").split())
+# The facts no swap may change are defined in rewrite/facts.py, shared with the restorer's guard:
+# quantities ("million" -> "billion"; only the rules' number swaps, "four" -> "4", touch them),
+# personal pronouns ("he can" -> "it can"), units ("15 days" -> "15 years"), dates and names.
 
 
 def keeps_facts(original: str, variant: Variant) -> bool:
     """``keeps_quantities``, the same personal pronouns on both sides, and no name or unit brought in."""
     return (keeps_quantities(original, variant) and persons(original) == persons(variant.text)
             and not adds_names(original, variant) and not adds_units(original, variant))
-
-
-# Units are facts too: "stays of up to 15 days" must not come out "15 years" (MyThes lists
-# "years" under "days"). A swap may drop one ("years" -> "a long time"), not bring one in.
-UNITS = frozenset(
-    """second minute hour day week fortnight month year decade century millennium inch foot yard
-    mile meter kilometer centimeter millimeter gram kilogram pound ounce ton liter gallon acre
-    hectare percent dollar cent euro""".split()
-)
-_UNIT_FORMS = {form: unit for unit in UNITS for form in (unit, unit + "s")} | {
-    "centuries": "century", "millennia": "millennium", "feet": "foot", "inches": "inch", "metre": "meter",
-    "metres": "meter", "kilometre": "kilometer", "kilometres": "kilometer", "centimetre": "centimeter",
-    "centimetres": "centimeter", "millimetre": "millimeter", "millimetres": "millimeter", "litre": "liter",
-    "litres": "liter", "tonne": "ton", "tonnes": "ton", "hourly": "hour", "daily": "day", "weekly": "week",
-    "monthly": "month", "yearly": "year", "annual": "year", "annually": "year",  # "daily" -> "day by day"
-}
-
-
-@lru_cache(maxsize=None)  # as for quantities: the same variants come up thousands of times
-def units(text: str) -> frozenset[str]:
-    """The units of a phrase, singular: ``"twenty-four hour periods"`` -> ``{"hour"}``."""
-    return frozenset(_UNIT_FORMS[t] for t in text.lower().replace("-", " ").split() if t in _UNIT_FORMS)
 
 
 def adds_units(original: str, variant: Variant) -> bool:
@@ -163,21 +103,10 @@ def keeps_quantities(original: str, variant: Variant) -> bool:
     "twice" -> "two times" keeps one, "twice" -> "three times" or "million" -> "billion" does not."""
     if variant.kind == "number":
         return True
-    return quantities(original) == quantities(variant.text)
+    return quantity_words(original) == quantity_words(variant.text)
 
 
-_TITLES = frozenset(
-    """mr mrs ms miss dr sir dame lord lady president vice senator sen rep representative gov
-    governor mayor judge justice minister secretary chancellor king queen prince princess pope
-    saint st general gen colonel col captain capt sergeant professor prof rev reverend father
-    sister brother uncle aunt""".split()
-)
 _SENTENCE_OPENERS = frozenset({".", "!", "?", "“", '"', ":", "(", "‘"})
-# Capitalised, these name a date: "August 3" must not come out as "Overwhelming 3".
-_CALENDAR = frozenset(
-    """january february march april may june july august september october november december
-    monday tuesday wednesday thursday friday saturday sunday""".split()
-)
 
 
 # Source weights of the "mixed" engine: the chance that a draw from each source, where it offers
@@ -480,13 +409,13 @@ class Spinner:
         if first_only and found:
             return found[:1]
         word = text[tokens[i][0] : tokens[i][1]]
-        if i > 1 and lower[i - 1] == "-" and lower[i - 2] in _TENS:
+        if i > 1 and lower[i - 1] == "-" and lower[i - 2] in TENS:
             return found  # "one" in "twenty-one" is spun with the whole number only
         if not word[0].isalpha() or (len(word) > 1 and word.isupper()):
             grouped = self._grouped(engine, ("n", word), lambda: _by_source(
                 o for o in self._phrases_exact(word) if o[0].kind == "number"))
         elif word[0].isupper() and (
-            lower[i] in _CALENDAR
+            lower[i] in CALENDAR
             or not _sentence_initial(lower, i) and (not spin_names or self._personal_name(text, tokens, lower, i))
         ):
             grouped = self._grouped(engine, ("c", word), lambda: _by_source(
@@ -526,9 +455,9 @@ class Spinner:
         name ("Condoleezza Rice"), or, when it is no common English word itself, before one, a
         surname ("Friedrich Dotzauer" never becomes "Frederick Dotzauer"). "Minority Leader Kevin
         McCarthy" still spins "Leader", a common word."""
-        if i > 0 and lower[i - 1] in _TITLES:
+        if i > 0 and lower[i - 1] in TITLES:
             return True
-        if i > 1 and lower[i - 1] == "." and lower[i - 2] in _TITLES:
+        if i > 1 and lower[i - 1] == "." and lower[i - 2] in TITLES:
             return True
         if i > 0 and self._unknown_capitalised(text, tokens, lower, i - 1):
             return True
@@ -676,7 +605,7 @@ def _sentence_initial(lower: list[str], i: int) -> bool:
     """Token ``i`` starts a sentence (a full stop after a title such as "Dr." does not end one)."""
     if i == 0:
         return True
-    return lower[i - 1] in _SENTENCE_OPENERS and not (lower[i - 1] == "." and i > 1 and lower[i - 2] in _TITLES)
+    return lower[i - 1] in _SENTENCE_OPENERS and not (lower[i - 1] == "." and i > 1 and lower[i - 2] in TITLES)
 
 
 def _by_source(options) -> dict[str, list]:

@@ -4,8 +4,10 @@
     train(config)            # resumes from runs/default/checkpoint if it exists
 
 Reads like its steps: ``set_seed`` -> ``prepare_tokenizer`` -> ``prepare_data`` -> ``get_model``
--> ``Trainer(...).fit()`` -> ``export``. Runs data-parallel under ``torchrun`` (gloo on CPU,
-nccl on GPU): each rank takes every world-th batch and gradients are averaged by DDP.
+-> ``Trainer(...).fit()`` -> ``export``. What differs between model families (tokenizer, data,
+model, export) is asked of the family ``--arch`` names (``training.families``). Runs data-parallel
+under ``torchrun`` (gloo on CPU, nccl on GPU): each rank takes every world-th batch and gradients
+are averaged by DDP.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 import torch
 
+from rewrite.exits import user_errors
 from rewrite.model_folder import folder_written
 
-from .config import TrainConfig
-from .data import TokenData, load_split, save_split, tokenize_split, tokenizer_fingerprint, write_token_manifest
-from .errors import ConfigError, DatasetError, TrainingError
-from .modeling import ModelConfig, build_model
+from .config import TrainConfig, config_from_flags, train_flags
+from .data import TokenData, load_split, save_split, tokenizer_fingerprint, write_token_manifest
+from .errors import ConfigError, DatasetError
+from .families import family
 
 log = logging.getLogger(__name__)
 
@@ -45,47 +49,16 @@ def set_seed(seed: int) -> None:
 
 
 def prepare_tokenizer(config: TrainConfig) -> Path:
-    """The tokenizer folder to use: init's, the given one, or a new one trained on the data."""
-    from .tokenizer import train_tokenizer
-
-    if config.arch == "lm":
-        from .lm import tokenizer_folder
-
-        return tokenizer_folder(config.init)
-    if config.init:
-        return Path(config.init)
-    if config.tokenizer:
-        return Path(config.tokenizer)
-    folder = Path(config.out) / "tokenizer"
-    if (folder / "tokenizer.json").is_file():
-        return folder
-    from .build import load_dataset_dir
-
-    train = load_dataset_dir(config.dataset)["train"]
-    rng = random.Random(config.seed)
-    n = min(len(train), config.tokenizer_sentences // 2)
-    rows = train.select(sorted(rng.sample(range(len(train)), n)))
-    texts = [t for pair in zip(rows["original"], rows["spun"]) for t in pair]
-    log.info("training a %d-piece tokenizer on %d sentences", config.vocab_size, len(texts))
-    return train_tokenizer(texts, folder, vocab_size=config.vocab_size, seed=config.seed)
+    """The tokenizer folder to use (the family's choice: ``--init``'s, the base model's, a given
+    one, or one trained on the data)."""
+    return family(config.arch).tokenizer_folder(config)
 
 
 def prepare_data(config: TrainConfig, tokenizer_dir: Path) -> dict[str, TokenData]:
     """Tokenised train/validation splits, cached in the dataset folder per tokenizer."""
-    from .tokenizer import load_tokenizer
-
+    arch = family(config.arch)
     folder = Path(config.dataset) / f"tokens-{tokenizer_fingerprint(tokenizer_dir)}-{config.max_len}"
-    tokenize, wrap = tokenize_split, TokenData
-    if config.arch == "lm":
-        from transformers import AutoTokenizer
-
-        from rewrite.lm import special_ids
-
-        from . import lm
-
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-        start, end = special_ids(tokenizer)
-        tokenize, wrap = lm.tokenize_split, lambda arrays: lm.LmTokenData(arrays, start, end)
+    tokenizer = arch.load_tokenizer(tokenizer_dir)
     splits = {}
     for split in ("train", "validation"):
         file = folder / f"{split}.npz"
@@ -97,10 +70,9 @@ def prepare_data(config: TrainConfig, tokenizer_dir: Path) -> dict[str, TokenDat
                 raise DatasetError(f"the {split} split of {config.dataset} is empty; build with more text")
             folder.mkdir(parents=True, exist_ok=True)
             log.info("tokenising %s split (%d pairs)", split, len(dataset[split]))
-            tokenizer = load_tokenizer(tokenizer_dir) if config.arch == "t5" else tokenizer
-            save_split(tokenize(dataset[split], tokenizer, config.max_len), file)
+            save_split(arch.tokenize_split(dataset[split], tokenizer, config.max_len), file)
             write_token_manifest(folder, {"tokenizer": str(tokenizer_dir), "max_len": config.max_len})
-        splits[split] = wrap(load_split(file))
+        splits[split] = arch.token_data(load_split(file), tokenizer)
     if len(splits["train"]) == 0:
         raise DatasetError(f"the train split of {config.dataset} is empty")
     return splits
@@ -108,53 +80,15 @@ def prepare_data(config: TrainConfig, tokenizer_dir: Path) -> dict[str, TokenDat
 
 def preflight(config: TrainConfig) -> None:
     """Cheap checks of the inputs, before any process starts or tokenises."""
-    from rewrite.model_folder import check_model_folder
-    from rewrite.errors import ModelError
-
     from .build import check_dataset_dir
 
     check_dataset_dir(config.dataset, arrow=False)
-    if config.arch == "lm":
-        from rewrite.lm import base_gguf, has_cached_base, read_card
-
-        try:
-            if not has_cached_base():  # a GPU machine gets the dequantized base, not the GGUF
-                base_gguf()
-            if config.init:
-                read_card(check_model_folder(config.init))
-        except ModelError as exc:
-            raise ConfigError(f"cannot fine-tune the language model: {exc}") from exc
-        return
-    if config.init:
-        try:
-            folder = check_model_folder(config.init)
-            if not (folder / "spiece.model").is_file():  # the tokenizer a fine-tune exports again
-                raise ModelError(f"model folder {folder} has no spiece.model")
-        except ModelError as exc:
-            raise ConfigError(f"--init {config.init} is not a model folder ({exc}); give a folder written "
-                              "by `unspin train` (its model/) or rewrite/models/default") from exc
+    family(config.arch).preflight(config)
 
 
 def get_model(config: TrainConfig, tokenizer_dir: Path):
-    from transformers import T5ForConditionalGeneration
-
-    from .tokenizer import load_tokenizer
-
-    if config.arch == "lm":
-        from .lm import build
-
-        return build(config.init, config.freeze_layers)
-    vocab = len(load_tokenizer(tokenizer_dir))
-    if config.init:
-        model = T5ForConditionalGeneration.from_pretrained(config.init, dtype=torch.float32)
-    else:
-        model = build_model(ModelConfig.preset(config.preset), vocab_size=vocab)
-    if model.config.vocab_size != vocab:
-        raise TrainingError(
-            f"model vocab {model.config.vocab_size} != tokenizer length {vocab}; "
-            "use the model's own tokenizer (drop --tokenizer) or start from scratch"
-        )
-    return model
+    """The model to train, built by its family."""
+    return family(config.arch).build(config, tokenizer_dir)
 
 
 # ---------------------------------------------------------------- distributed helpers
@@ -182,6 +116,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, model, data: dict[str, TokenData], device: torch.device):
         self.config, self.data, self.device = config, data, device
+        self.family = family(config.arch)
         self.rank, self.world, _ = dist_info()
         self.model = model.to(device)
         self.module = model
@@ -288,9 +223,7 @@ class Trainer:
                 host = train.collate(batches[b])
                 # counted on the host, and copied from pinned memory, so the CPU batches the next
                 # step while the GPU still runs this one (a count on the GPU waited for it)
-                n_tok = int(host["attention_mask"].sum())
-                if cfg.arch == "t5":  # the decoder's tokens come on top of the encoder's
-                    n_tok += int((host["labels"] != -100).sum())
+                n_tok = self.family.batch_tokens(host)
                 pin = self.device.type == "cuda"
                 batch = {k: (v.pin_memory() if pin else v).to(self.device, non_blocking=True) for k, v in host.items()}
                 with self.autocast():
@@ -368,23 +301,14 @@ def environment() -> dict:
 
 
 def export(model, tokenizer_dir: Path, config: TrainConfig, summary: dict, out: Path) -> Path:
-    """Write the self-describing model folder: bf16 safetensors, tokenizer, configs, manifest."""
-    import shutil
-
+    """Write the self-describing model folder: the family's files (weights, tokenizer), configs,
+    manifest, summary."""
     manifest_file = Path(config.dataset) / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
     if config.init and (Path(config.init) / "data_manifest.json").is_file():
         manifest["init_model_data_manifest"] = json.loads((Path(config.init) / "data_manifest.json").read_text())
     with folder_written(out) as tmp:
-        if config.arch == "lm":
-            from .lm import export_files
-
-            export_files(model.to("cpu"), tokenizer_dir, tmp)
-        else:
-            model = model.to("cpu").to(torch.bfloat16)
-            model.save_pretrained(tmp)
-            for name in ("spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-                shutil.copy(tokenizer_dir / name, tmp / name)
+        family(config.arch).export_files(model.to("cpu"), tokenizer_dir, tmp)
         (tmp / "training_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
         (tmp / "data_manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         (tmp / "training_summary.json").write_text(
@@ -448,11 +372,18 @@ def subset(data: TokenData, n: int) -> TokenData:
     return part
 
 
+@click.command("train-process", help="One training process: what `unspin train` runs under torchrun "
+                                      "(`python -m training.train`), with the same flags.")
+@train_flags
+def train_process(config_file, fp32, **flags):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with user_errors():
+        train(config_from_flags(config_file, fp32, flags)[0])
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m training.train --dataset D --out O [--flag value ...]`` (what torchrun runs): the
     flags of ``unspin train`` (one per ``TrainConfig`` field), run in this process."""
-    from .cli import train_process
-
     train_process.main(args=argv, prog_name="python -m training.train")
 
 

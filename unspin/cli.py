@@ -1,13 +1,14 @@
 """The ``unspin`` command line: the subcommands of each package under one group.
 
     $ unspin rewrite article.txt                 # rewrite.cli (base install)
-    $ unspin convert archive/ --out clean/       # rewrite.convert_cli (base install; .md needs [convert])
+    $ unspin convert archive/ --out clean/       # rewrite.convert.cli (base install; .md needs [convert])
     $ unspin serve                               # service.cli, needs pip install 'unspin[serve]'
     $ unspin build-dataset / train / evaluate    # training.cli, needs pip install 'unspin[train]'
 
 Each command is imported when it is asked for (``COMMANDS``). When its extra is not installed,
-the command exits with 2 and one line naming the extra to install. Exit codes: 0 ok, 1 usage
-error, 2 input or model error (the library's error message, without a traceback).
+the command exits with 2 and one line naming the extra to install. Exit codes (the one policy of
+``rewrite.errors``, applied by ``rewrite.exits``): 0 ok, 1 usage error, 2 input or model error (an
+``UnspinError`` of any package: its message, without a traceback).
 """
 
 from __future__ import annotations
@@ -21,19 +22,13 @@ import re
 
 import click
 
-from rewrite.errors import UnspinError
-
-EXIT_USAGE = 1
-EXIT_INPUT = 2
+from rewrite.errors import EXIT_INPUT, EXIT_USAGE, UnspinError
+from rewrite.exits import click_error
 
 
 @dataclasses.dataclass(frozen=True)
 class LazyCommand:
-    """Where a subcommand lives (``module:attribute``) and the extra it needs (None: the base install).
-
-    The module may define ``USER_ERRORS``, a tuple of exception classes whose message is meant for
-    the user: the group prints it and exits with 2.
-    """
+    """Where a subcommand lives (``module:attribute``) and the extra it needs (None: the base install)."""
 
     target: str
     extra: str | None
@@ -42,7 +37,7 @@ class LazyCommand:
 
 COMMANDS = {
     "rewrite": LazyCommand("rewrite.cli:rewrite", None, "Restore FILES (or stdin) and print the result."),
-    "convert": LazyCommand("rewrite.convert_cli:convert", None, "Restore spun wording in files and folders."),
+    "convert": LazyCommand("rewrite.convert.cli:convert", None, "Restore spun wording in files, folders and datasets."),
     "serve": LazyCommand("service.cli:serve", "serve", "Serve POST /v1/restore and the review page."),
     "build-dataset": LazyCommand("training.cli:build_dataset_cmd", "train", "Spin a clean corpus into training pairs."),
     "train": LazyCommand("training.cli:train_cmd", "train", "Train or fine-tune a restorer."),
@@ -106,12 +101,8 @@ def _needs_extra(name: str, extra: str, missing: list[str]) -> click.Command:
 
 
 class UnspinGroup(click.Group):
-    """Loads ``COMMANDS`` on demand. Usage errors exit with 1; user errors print their message
-    and exit with 2."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user_errors: tuple[type[Exception], ...] = (UnspinError,)
+    """Loads ``COMMANDS`` on demand. Usage errors exit with 1; an ``UnspinError`` prints its message
+    and exits with its ``exit_code`` (2)."""
 
     def list_commands(self, ctx) -> list[str]:
         return [*COMMANDS, *super().list_commands(ctx)]
@@ -130,7 +121,6 @@ class UnspinGroup(click.Group):
             if entry.extra is None or (exc.name or "").split(".")[0] in ("rewrite", "service", "training", "unspin"):
                 raise
             return _needs_extra(name, entry.extra, [exc.name])
-        self.user_errors = tuple(dict.fromkeys((*self.user_errors, *getattr(module, "USER_ERRORS", ()))))
         return getattr(module, attribute)
 
     def make_context(self, *args, **kwargs):
@@ -146,12 +136,8 @@ class UnspinGroup(click.Group):
         except click.UsageError as exc:
             exc.exit_code = EXIT_USAGE
             raise
-        except Exception as exc:
-            if not isinstance(exc, self.user_errors):
-                raise
-            error = click.ClickException(str(exc))
-            error.exit_code = EXIT_INPUT
-            raise error from exc
+        except UnspinError as exc:
+            raise click_error(exc) from exc
 
 
 @click.group(cls=UnspinGroup)

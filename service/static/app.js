@@ -3,11 +3,17 @@
 // The server answers edits as {offset, length, original, replacement, confidence} with offset and
 // length counted in Unicode code points of the text we sent. JavaScript strings count UTF-16
 // units, so the page works on Array.from(text) (one entry per code point) to stay emoji-safe.
+//
+// The slider starts where the CLI stands: at the model's own threshold (GET /v1/model/curve,
+// restorer.json's min_confidence); every edit is fetched, so sliding down shows the rest. The
+// model's quality curve on annotated real spun text is drawn below, the slider's place marked.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
+  const SVG = "http://www.w3.org/2000/svg";
   let current = null; // {chars: string[], edits: Edit[], spinRatio: number}
+  let curve = null; // {min_confidence, source, files_scored, points: [{min_confidence, recall, wrongful_per_100_words}]}
 
   function threshold() {
     return Number($("confidence").value);
@@ -18,6 +24,42 @@
     $("error").hidden = !message;
   }
 
+  function authHeaders() {
+    const key = $("api-key").value.trim();
+    return key ? { Authorization: `Bearer ${key}` } : {};
+  }
+
+  // The model's threshold and curve, once: a 401 (no key typed yet) or 503 (model loading) at
+  // page load is tried again with the next restore. Calls while one is in flight share it.
+  let curveRequest = null;
+
+  function loadCurve() {
+    if (!curveRequest) {
+      curveRequest = fetchCurve().then((loaded) => {
+        if (!loaded) curveRequest = null;
+      });
+    }
+    return curveRequest;
+  }
+
+  async function fetchCurve() {
+    try {
+      const response = await fetch("/v1/model/curve", { headers: authHeaders() });
+      if (!response.ok) return false;
+      curve = await response.json();
+    } catch {
+      return false;
+    }
+    const threshold = curve.min_confidence;
+    if (threshold === null || threshold === undefined) return true;
+    const slider = $("confidence");
+    if (Math.abs(threshold * 20 - Math.round(threshold * 20)) > 1e-9) slider.step = "0.01";
+    slider.value = String(threshold);
+    $("model-threshold").textContent = `model's threshold ${threshold.toFixed(2)}`;
+    $("model-threshold").hidden = false;
+    return true;
+  }
+
   async function restore() {
     const text = $("source").value;
     setError("");
@@ -25,9 +67,7 @@
       setError("Paste some text first.");
       return;
     }
-    const headers = { "Content-Type": "application/json" };
-    const key = $("api-key").value.trim();
-    if (key) headers.Authorization = `Bearer ${key}`;
+    const headers = { "Content-Type": "application/json", ...authHeaders() };
     const body = JSON.stringify({
       text,
       min_confidence: 0, // the slider filters on the page, so ask for every edit
@@ -43,6 +83,7 @@
         setError(`Error ${response.status}: ${answer.detail || response.statusText}`);
         return;
       }
+      await loadCurve();
       const result = answer.results[0];
       current = {
         chars: Array.from(text),
@@ -113,6 +154,64 @@
     const shown = parts.filter((piece) => typeof piece !== "string").length;
     $("edit-count").textContent = `${shown} of ${current.edits.length} edits shown`;
     $("spin-ratio").textContent = `spin ratio ${(current.spinRatio * 100).toFixed(1)}%`;
+    drawCurve();
+  }
+
+  // --- the quality curve: recall against wrongful edits per 100 words, one point a threshold ---
+
+  function svg(name, attributes, text) {
+    const node = document.createElementNS(SVG, name);
+    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // The scored point the slider stands on: the highest threshold scored at or below it.
+  function pointAt(points, value) {
+    let found = points[0];
+    for (const point of points) if (point.min_confidence <= value + 1e-9) found = point;
+    return found;
+  }
+
+  function drawCurve() {
+    const points = curve ? curve.points.slice().sort((a, b) => a.min_confidence - b.min_confidence) : [];
+    $("curve").hidden = points.length === 0;
+    if (!points.length) return;
+    const box = { left: 44, right: 350, top: 10, bottom: 168 };
+    const maxX = Math.max(1, ...points.map((p) => p.wrongful_per_100_words)) * 1.1;
+    const maxY = Math.max(...points.map((p) => p.recall)) * 1.15 || 1;
+    const x = (p) => box.left + (p.wrongful_per_100_words / maxX) * (box.right - box.left);
+    const y = (p) => box.bottom - (p.recall / maxY) * (box.bottom - box.top);
+    const parts = [
+      svg("line", { x1: box.left, y1: box.bottom, x2: box.right, y2: box.bottom, class: "axis" }),
+      svg("line", { x1: box.left, y1: box.top, x2: box.left, y2: box.bottom, class: "axis" }),
+      svg("text", { x: (box.left + box.right) / 2, y: 196, class: "axis-label" }, "wrongful edits per 100 words"),
+      svg("text", { x: 12, y: (box.top + box.bottom) / 2, class: "axis-label",
+                    transform: `rotate(-90 12 ${(box.top + box.bottom) / 2})` }, "recall"),
+      svg("text", { x: box.left, y: 182, class: "tick" }, "0"),
+      svg("text", { x: box.left - 4, y: box.bottom, class: "tick end" }, "0"),
+      svg("text", { x: x({ wrongful_per_100_words: 1 }), y: 182, class: "tick" }, "1"),
+      svg("text", { x: box.left - 4, y: y({ recall: maxY / 1.15 }) + 4, class: "tick end" },
+          (maxY / 1.15).toFixed(2)),
+      svg("polyline", { points: points.map((p) => `${x(p)},${y(p)}`).join(" "), class: "curve-line" }),
+      ...points.map((p) => svg("circle", { cx: x(p), cy: y(p), r: 2.5, class: "curve-point" })),
+    ];
+    const threshold = curve.min_confidence;
+    if (threshold !== null && threshold !== undefined) {
+      const chosen = pointAt(points, threshold);
+      parts.push(svg("circle", { cx: x(chosen), cy: y(chosen), r: 8, class: "model-point" }));
+    }
+    const value = Number($("confidence").value);
+    const here = pointAt(points, value);
+    parts.push(svg("circle", { id: "curve-marker", cx: x(here), cy: y(here), r: 5, class: "marker",
+                               "data-min-confidence": here.min_confidence }));
+    $("curve-plot").replaceChildren(...parts);
+    const on = curve.files_scored ? ` on ${curve.files_scored} annotated files of real spun text` : "";
+    $("curve-caption").textContent =
+      `At ${value.toFixed(2)} (scored at ${here.min_confidence.toFixed(2)})${on}: the model restores ` +
+      `${(here.recall * 100).toFixed(1)}% of the spun places with ` +
+      `${here.wrongful_per_100_words.toFixed(2)} wrongful edits per 100 words. ` +
+      "The ring marks the model's threshold.";
   }
 
   function showTooltip(mark) {
@@ -166,6 +265,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    loadCurve();
     $("restore").addEventListener("click", restore);
     $("source").addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) restore();

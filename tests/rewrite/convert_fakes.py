@@ -8,7 +8,10 @@ code-point edits, so the tests check conversion mechanics, not model quality.
 
 Environment knobs (read when the fake is made, so subprocesses see them):
 ``UNSPIN_FAKE_DELAY``: seconds to sleep per ``restore_many`` call (kill tests);
-``UNSPIN_FAKE_MODEL_ID``: the model id it reports (model-change tests).
+``UNSPIN_FAKE_MODEL_ID``: the model id it reports (model-change tests);
+``UNSPIN_FAKE_BATCH_FILES`` / ``UNSPIN_FAKE_BATCH_ROWS``: documents / table rows per batch when
+run as ``-m tests.rewrite.convert_fakes`` (``ConvertConfig.batch_files`` and ``batch_rows``,
+which the product CLI does not expose).
 """
 
 from __future__ import annotations
@@ -77,15 +80,20 @@ def make_exploding() -> ExplodingRestorer:
 
 
 def use_fake(monkeypatch, factory=make_fake) -> None:
-    """Make ``unspin convert`` (``rewrite.convert_cli``) restore with ``factory`` instead of a model."""
-    import rewrite.convert_cli
+    """Make ``unspin convert`` (``rewrite.convert.cli``) restore with ``factory`` instead of a model."""
+    import rewrite.convert.cli
 
-    monkeypatch.setattr(rewrite.convert_cli, "RestorerFactory", lambda model_dir=None, backend="auto": factory)
+    monkeypatch.setattr(rewrite.convert.cli, "RestorerFactory", lambda model_dir=None, backend="auto": factory)
 
 
 if __name__ == "__main__":  # the CLI with the fake, for tests that kill it
-    import rewrite.convert_cli
+    import functools
+
+    import rewrite.convert.cli
     from tests.rewrite.convert_fakes import make_fake as importable_fake  # picklable by spawned workers
 
-    rewrite.convert_cli.RestorerFactory = lambda model_dir=None, backend="auto": importable_fake
-    rewrite.convert_cli.convert(prog_name="unspin convert")
+    rewrite.convert.cli.RestorerFactory = lambda model_dir=None, backend="auto": importable_fake
+    sizes = {name: int(os.environ[f"UNSPIN_FAKE_{name.upper()}"]) for name in ("batch_files", "batch_rows")
+             if os.environ.get(f"UNSPIN_FAKE_{name.upper()}")}
+    rewrite.convert.cli.ConvertConfig = functools.partial(rewrite.convert.cli.ConvertConfig, **sizes)
+    rewrite.convert.cli.convert(prog_name="unspin convert")

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from rewrite import InputError, ModelError, Restorer, apply_edits
-from rewrite.backends import BACKENDS, Ct2Backend, Generated, TorchBackend, load_backend
+from rewrite.backends import BACKENDS, Generated, load_backend
+from rewrite import t5
+from rewrite.t5 import Ct2Backend, TorchBackend
 from rewrite.generated import token_spans
 from rewrite.decoding import generate_ids
 
@@ -209,9 +211,9 @@ def test_auto_picks_the_fast_exact_backend_when_ctranslate2_is_installed(writing
     from rewrite import backends
 
     pytest.importorskip("ctranslate2")
-    assert backends.resolve_auto() == backends.AUTO_BACKEND
+    assert backends.resolve_auto() == t5.AUTO_BACKEND
     restorer = Restorer.from_pretrained(writing_model_dir, threads=1)
-    assert restorer.backend.name == backends.AUTO_BACKEND
+    assert restorer.backend.name == t5.AUTO_BACKEND
     monkeypatch.setattr(backends, "ct2_installed", lambda: False)
     assert backends.resolve_auto() == "torch"
     restorer = Restorer.from_pretrained(writing_model_dir, backend="auto", threads=1)
@@ -225,7 +227,7 @@ def test_auto_falls_back_to_torch_when_the_model_does_not_convert(writing_model_
         raise ModelError(f"cannot convert {model_dir} for CTranslate2 (disk full); use backend='torch'")
 
     monkeypatch.setattr(backends, "ct2_installed", lambda: True)
-    monkeypatch.setattr(backends, "AUTO_BACKEND", "ct2")
+    monkeypatch.setattr(t5, "AUTO_BACKEND", "ct2")
     monkeypatch.setattr(ct2, "converted_dir", broken)
     with caplog.at_level("WARNING", logger="rewrite.backends"):
         assert load_backend(writing_model_dir, "auto", threads=1).name == "torch"
@@ -267,7 +269,7 @@ def test_an_unwritable_cache_falls_back_to_torch(writing_model_dir, monkeypatch,
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setenv("UNSPIN_CACHE", str(blocker / "cache"))  # mkdir under a file: OSError
-    monkeypatch.setattr(backends, "AUTO_BACKEND", "ct2")
+    monkeypatch.setattr(t5, "AUTO_BACKEND", "ct2")
     assert load_backend(writing_model_dir, "auto", threads=1).name == "torch"
     with pytest.raises(ModelError, match="UNSPIN_CACHE"):
         load_backend(writing_model_dir, "ct2", threads=1)

@@ -206,7 +206,7 @@ def test_backend_option_reaches_the_library(monkeypatch):
 
 
 def test_convert_backend_option_reaches_every_worker(monkeypatch, tmp_path):
-    import rewrite.convert_cli
+    import rewrite.convert.cli
     from rewrite.convert import RestorerFactory, Summary
 
     seen = []
@@ -215,7 +215,7 @@ def test_convert_backend_option_reaches_every_worker(monkeypatch, tmp_path):
         seen.append(factory)
         return Summary(total=0)
 
-    monkeypatch.setattr(rewrite.convert_cli, "convert_files", convert_files)
+    monkeypatch.setattr(rewrite.convert.cli, "convert_files", convert_files)
     (tmp_path / "a.txt").write_text("x")
     args = ["convert", str(tmp_path / "a.txt"), "--out", str(tmp_path / "out")]
     assert run(args).exit_code == 0

@@ -10,7 +10,7 @@ import pytest
 
 from rewrite.convert import ConvertOptions, Job, convert_jobs
 from rewrite.errors import InputError
-from rewrite.formats import FormatOptions, Segment, decode, parse
+from rewrite.convert.formats import FormatOptions, Segment, decode, parse
 
 from .convert_fakes import FakeRestorer
 

@@ -35,10 +35,11 @@ def make_inputs(root: Path) -> None:
     (root / "binary.txt").write_bytes(b"\x00\x00")
 
 
-def start(src: Path, out: Path, delay: float, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "UNSPIN_FAKE_DELAY": str(delay), "PYTHONPATH": str(REPO)}
+def start(src: Path, out: Path, delay: float, *extra: str, batch_rows: int = 256) -> subprocess.Popen:
+    env = {**os.environ, "UNSPIN_FAKE_DELAY": str(delay), "UNSPIN_FAKE_BATCH_FILES": "1",
+           "UNSPIN_FAKE_BATCH_ROWS": str(batch_rows), "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "tests.rewrite.convert_fakes", str(src), "--out", str(out), "--report",
-           str(out.parent / f"{out.name}.jsonl"), "--batch-files", "1", "--no-progress", *extra]
+           str(out.parent / f"{out.name}.jsonl"), "--no-progress", *extra]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -139,4 +140,32 @@ def test_killed_repeatedly_at_random_moments_then_finished(clean_run, tmp_path):
     code, output = finish(start(src, out, 0.0))
     assert code == 2, output
     assert tree(out) == clean_tree
+    assert not [p for p in out.rglob("*") if ".unspin-tmp-" in p.name]
+
+
+def test_kill_9_inside_a_parquet_file_then_rerun_resumes_from_its_parts(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from rewrite.convert import ConvertConfig, convert_files
+    from rewrite.convert.tables import PARTS_DIR
+
+    from .convert_fakes import make_fake
+
+    texts = [f"Individuals mentioned {k} things." if k % 4 else None for k in range(60)]
+    pq.write_table(pa.table({"id": list(range(60)), "text": texts}), tmp_path / "t.parquet")
+    convert_files([tmp_path / "t.parquet"], ConvertConfig(out=str(tmp_path / "clean"), batch_rows=5, progress=False), make_fake)
+    out = tmp_path / "out"
+    proc = start(tmp_path / "t.parquet", out, 0.1, batch_rows=5)
+    deadline = time.monotonic() + 60
+    while len(list((out / PARTS_DIR).rglob("*.arrow"))) < 3:  # 3 of the 12 batches are done
+        assert proc.poll() is None and time.monotonic() < deadline, "no progress before the kill"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _kill_group(proc)
+    assert not (out / "t.parquet").exists()
+    code, output = finish(start(tmp_path / "t.parquet", out, 0.0, batch_rows=5))
+    assert code == 0, output
+    assert pq.read_table(out / "t.parquet").equals(pq.read_table(tmp_path / "clean" / "t.parquet"))
+    assert not (out / PARTS_DIR).exists()
     assert not [p for p in out.rglob("*") if ".unspin-tmp-" in p.name]

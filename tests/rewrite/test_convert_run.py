@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from rewrite.convert import MANIFEST_NAME, ConvertConfig, Manifest, convert_files, discover
-from rewrite.convert_cli import convert as convert_command
+from rewrite.convert.cli import convert as convert_command
 from rewrite.errors import InputError
 
 from .convert_fakes import FakeRestorer, make_exploding, make_fake, use_fake
@@ -269,7 +269,7 @@ def test_fifos_and_other_non_regular_files_are_reported_and_skipped_unopened(tmp
 
 
 def test_a_file_replaced_by_a_fifo_after_discovery_is_skipped(tmp_path, monkeypatch):
-    import rewrite.convert as convert_module
+    import rewrite.convert.run as convert_module
 
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
@@ -335,6 +335,9 @@ def test_cli_exit_codes_summary_and_report(tmp_path):
     assert "broken.jsonl" in result.output
     result = runner.invoke(convert_command, [str(src), "--out", str(out), "--restorer-factory", "tests.x:y"])
     assert result.exit_code == 2 and "No such option" in result.output  # no hidden hook imports modules
+    for test_only in (["--batch-files", "1"],):  # batching is ConvertConfig's business, not the user's
+        result = runner.invoke(convert_command, [str(src), "--out", str(out), *test_only])
+        assert result.exit_code == 2 and "No such option" in result.output
 
 
 def test_cli_field_and_column_options(tmp_path):
@@ -358,7 +361,7 @@ def test_progress_log_lines_when_not_a_terminal(tmp_path, caplog):
 
 
 def test_progress_bar_on_a_terminal(capsys):
-    from rewrite.convert import _Progress
+    from rewrite.convert.run import _Progress
 
     progress = _Progress(2, True, 10.0)
     progress.update(100)

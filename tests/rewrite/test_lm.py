@@ -41,24 +41,27 @@ def _lm_folder(tmp_path, base, layers_from=2, noise=0.05):
 
 def test_guided_decoding_is_greedy(tiny_lm):
     from rewrite.decoding import greedy_lm, guided_lm
-    from rewrite.lm import load_model, special_ids
+    from rewrite.lm import draft_ids, load_model, prompt_ids, special_ids
 
     model, tokenizer = load_model(None)
     start, end = special_ids(tokenizer)
     spun = tokenizer(SENTENCES, add_special_tokens=False).input_ids
-    guided, guided_probs = guided_lm(model, spun, start, end, 24)
-    greedy, greedy_probs = greedy_lm(model, spun, start, end, 24)
+    prompts = [prompt_ids(ids, start, end) for ids in spun]
+    drafts = [draft_ids(ids, end) for ids in spun]
+    guided, guided_probs = guided_lm(model, prompts, drafts, end, 24)
+    greedy, greedy_probs = greedy_lm(model, prompts, end, 24)
     assert guided == greedy
     for a, b in zip(guided_probs, greedy_probs):
         assert a == pytest.approx(b, abs=1e-4)
     # one row at a time gives the same as the batch
-    for ids, expected in zip(spun, guided):
-        assert guided_lm(model, [ids], start, end, 24)[0][0] == expected
+    for prompt, draft, expected in zip(prompts, drafts, guided):
+        assert guided_lm(model, [prompt], [draft], end, 24)[0][0] == expected
 
 
 def test_guided_decoding_accepts_a_copying_model(tiny_lm):
     """A model that copies its draft ends in few passes and returns the input exactly."""
     from rewrite.decoding import guided_lm
+    from rewrite.lm import draft_ids, prompt_ids
 
     class Copier(torch.nn.Module):
         """Predicts, at every position, the token that followed the same token in the prompt."""
@@ -81,7 +84,7 @@ def test_guided_decoding_accepts_a_copying_model(tiny_lm):
     spun = [5, 6, 7, 8, 9]
     model = Copier([*spun, 2], vocab=16)
     model.next[1] = 5  # after the second START, the first spun token
-    out, probs = guided_lm(model, [spun], 1, 2, 20)
+    out, probs = guided_lm(model, [prompt_ids(spun, 1, 2)], [draft_ids(spun, 2)], 2, 20)
     assert out == [[*spun, 2]]
     assert all(p > 0.99 for p in probs[0])
     assert len(model.seen) == 2  # the prompt, then one pass that verified the whole draft
@@ -94,7 +97,9 @@ def test_lm_backend_restores_through_the_restorer(tiny_lm, tmp_path):
 
     folder, _ = _lm_folder(tmp_path, tiny_lm)
     backend = load_backend(folder, "auto")
-    assert isinstance(backend, (LmBackend, Ct2LmBackend)) and backend.name == resolve_auto(lm=True)
+    from rewrite import lm
+
+    assert isinstance(backend, (LmBackend, Ct2LmBackend)) and backend.name == resolve_auto(lm)
     assert load_backend(folder, "torch-greedy").name == "torch-greedy"
     generated = backend.generate(SENTENCES[:2])
     assert len(generated) == 2 and all(len(g.token_spans) == len(g.token_probs) for g in generated)

@@ -138,12 +138,13 @@ def test_edit_fields_and_spin_ratio():
 
 
 def test_insertion_and_deletion_become_replacements_of_a_neighbour():
-    backend = FunctionBackend(lambda s: s.replace("stated that", "stated").replace("a war", "a long war"))
+    # (the guard lets a filler go, "actually", where it would keep "that": no spinner adds it)
+    backend = FunctionBackend(lambda s: s.replace("stated actually", "stated").replace("a war", "a long war"))
     restorer = Restorer(backend, OPEN)
-    text = "He stated that  a war began."
+    text = "He stated actually  a war began."
     result = restorer.restore(text)
     assert result.text == "He stated  a long war began."
-    assert [(e.original, e.replacement) for e in result.edits] == [("stated that", "stated"), ("a", "a long")]
+    assert [(e.original, e.replacement) for e in result.edits] == [("stated actually", "stated"), ("a", "a long")]
 
 
 def test_offsets_count_code_points_with_emoji_and_cjk():

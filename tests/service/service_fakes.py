@@ -211,12 +211,6 @@ def server_ready(url: str) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # Schemathesis configuration of the schema fuzzing (the slow test and benchmarks/fuzz_service.py):
 # 413 is this API's documented answer to a text or list over its limit (schema-invalid data).
 FUZZ_CONFIG_TOML = """
@@ -266,6 +260,23 @@ def run_batcher(scenario, **options):
             await batcher.stop()
 
     return asyncio.run(main())
+
+
+def free_port() -> int:
+    """A loopback port free right now (for a server started in another process)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def gated_loader(gate: threading.Event, restorer=None):
+    """A ``load_restorer`` that holds the model "loading" until ``gate`` is set (10 s at most)."""
+
+    def load(_settings):
+        gate.wait(timeout=10)
+        return restorer if restorer is not None else FakeRestorer()
+
+    return load
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:

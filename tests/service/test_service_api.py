@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -13,6 +14,7 @@ from service.settings import Settings
 from tests.service.service_fakes import (
     FakeRestorer,
     apply_edits,
+    gated_loader,
     isolated_settings,
     running_app,
     wait_until,
@@ -27,12 +29,7 @@ def test_healthz_answers_at_once(client):
 
 def test_readyz_is_503_while_loading_then_200():
     gate = threading.Event()
-
-    def slow_loader(settings):
-        gate.wait(timeout=10)
-        return FakeRestorer()
-
-    with running_app(loader=slow_loader, wait_ready=False) as client:
+    with running_app(loader=gated_loader(gate), wait_ready=False) as client:
         assert client.get("/healthz").status_code == 200
         loading = client.get("/readyz")
         assert loading.status_code == 503
@@ -150,7 +147,31 @@ def test_model_endpoint_returns_model_info(client):
         "version": "test-1",
         "parameters": 123,
         "metrics": {"exact_match": 0.5},
+        "min_confidence": None,  # the fake has no threshold of its own
     }
+
+
+def test_model_threshold_and_curve_come_from_the_model_folder(tmp_path):
+    from types import SimpleNamespace
+
+    rows = [{"min_confidence": t, "recall": r, "wrongful_per_100_words": w, "edits": 4}
+            for t, r, w in ((0.0, 0.2, 1.1), (0.5, 0.15, 0.6))]  # made up
+    (tmp_path / "markup_metrics.json").write_text(json.dumps({"source": "x", "files_scored": 2, "curve": rows}))
+    fake = FakeRestorer(model_info={"name": "m", "version": "1", "path": str(tmp_path)})
+    fake.config = SimpleNamespace(min_confidence=0.5)
+    with running_app(fake) as client:
+        assert client.get("/v1/model").json()["min_confidence"] == 0.5
+        curve = client.get("/v1/model/curve").json()
+        (tmp_path / "markup_metrics.json").write_text("{broken")
+        broken = client.get("/v1/model/curve")
+    assert curve == {"min_confidence": 0.5, "source": "x", "files_scored": 2,
+                     "points": [{k: v for k, v in row.items() if k != "edits"} for row in rows]}
+    assert broken.status_code == 200 and broken.json()["points"] == []
+
+
+def test_a_model_never_scored_on_markup_has_an_empty_curve(client):
+    assert client.get("/v1/model/curve").json() == {
+        "min_confidence": None, "source": None, "files_scored": None, "points": []}
 
 
 def test_model_hash_stands_in_for_a_missing_version():

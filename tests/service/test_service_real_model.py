@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -91,6 +93,14 @@ def test_review_page_with_the_real_model(browser):
         page.fill("#source", article)
         page.click("#restore")
         page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+        # The slider opens where `unspin rewrite` stands: the model's threshold (restorer.json).
+        threshold = json.loads((DEFAULT_MODEL_WEIGHTS.parent / "restorer.json").read_text())["min_confidence"]
+        assert page.inner_text("#model-threshold") == f"model's threshold {threshold:.2f}"
+        every = httpx.post(url + "/v1/restore", json={"text": article, "min_confidence": 0}, timeout=120)
+        every = every.json()["results"][0]["edits"]
+        kept = [edit for edit in every if edit["confidence"] >= threshold]
+        assert page.inner_text("#edit-count") == f"{len(kept)} of {len(every)} edits shown"
+        assert page.locator("#curve-plot circle.curve-point").count() > 0  # markup_metrics.json's curve
         marks = page.locator("#restored mark.edit")
         assert marks.count() > 0
         marks.first.hover()

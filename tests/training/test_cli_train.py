@@ -53,7 +53,8 @@ def test_train_and_evaluate_errors(dataset, tmp_path):  # noqa: F811
 def test_every_train_config_field_has_a_flag_with_help():
     import dataclasses
 
-    from training.cli import train_cmd, train_process
+    from training.cli import train_cmd
+    from training.train import train_process
     from training.config import TrainConfig
 
     for command in (train_cmd, train_process):
@@ -108,7 +109,7 @@ def test_train_flags_reach_the_config(captured, tmp_path):
 
 
 def test_child_process_gets_the_same_settings(captured, tmp_path):
-    from training.cli import train_process
+    from training.train import train_process
 
     settings = tmp_path / "train.json"
     settings.write_text(json.dumps({"preset": "tiny", "lr": 0.01}))

@@ -5,7 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from training.coverage import channel_coverage, kind_of, parse_markup
+from training.coverage import channel_coverage, kind_of
+from training.markup import parse_markup
 from training.errors import CorpusError
 from training.spinner import EngineConfig, Spinner, SpinnerConfig
 

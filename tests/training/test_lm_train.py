@@ -40,15 +40,40 @@ def test_tokenised_targets_end_in_end(tiny_lm_base):
     assert tokenizer.decode(arrays["src"].tolist()) == "People mentioned it."
 
 
+def test_training_rows_begin_with_the_prompt_the_restorer_decodes_from():
+    """One prompt for training and inference: ``rewrite.lm.prompt_ids``."""
+    from rewrite.lm import prompt_ids
+    from training.lm import LmTokenData
+
+    arrays = {"src": np.array([5, 6, 7], dtype=np.int32), "src_off": np.array([0, 3]),
+              "tgt": np.array([5, 9, 2], dtype=np.int32), "tgt_off": np.array([0, 3])}
+    row = LmTokenData(arrays, start=1, end=2).collate(np.array([0]))["input_ids"][0].tolist()
+    prompt = prompt_ids([5, 6, 7], 1, 2)
+    assert row[: len(prompt)] == prompt and row[len(prompt):] == [5, 9, 2]
+
+
+def test_every_family_gives_the_hooks_training_calls():
+    from training.families import ARCHES, family
+
+    hooks = ("preflight", "tokenizer_folder", "load_tokenizer", "tokenize_split", "token_data", "build",
+             "batch_tokens", "export_files")
+    for arch in ARCHES:
+        assert all(callable(getattr(family(arch), hook, None)) for hook in hooks), arch
+    with pytest.raises(Exception, match="unknown arch"):
+        family("rnn")
+
+
 def test_only_the_top_layers_train_and_are_saved(tiny_lm, tmp_path):
+    from training.config import TrainConfig
     from training.lm import LmRestorer, build
 
-    model = build(None, freeze_layers=3)
+    config = TrainConfig(dataset="unused", arch="lm", freeze_layers=3)
+    model = build(config)
     trainable = {n for n, p in model.model.named_parameters() if p.requires_grad}
     assert trainable == {n for n, _ in model.model.named_parameters()
                          if n.startswith("model.layers.3.") or n == "model.norm.weight"}
     model.save_pretrained(tmp_path / "ckpt")
-    other = build(None, freeze_layers=3)
+    other = build(config)
     with torch.no_grad():
         for p in model.model.model.layers[3].parameters():
             p.add_(1.0)

@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from training.errors import DatasetError
-from training.markup import choose_threshold, evaluate_markup, markup_files, score, score_text, spun_text
+from training.markup import (choose_threshold, evaluate_markup, format_curve, markup_files, original_text, score,
+                             score_text, spun_text)
 
 MARKUP = ("The [[Home||House]] handed the [[invoice||bill]], Rubio [[mentioned||said]] on Wednesday.\n"
           "At least 15 [[individuals||people]] were [[towards||toward|towards]] the [[in a single day||overnight]] line.\n")
@@ -60,7 +61,9 @@ def test_confidence_curve_keeps_edits_above_each_threshold(tmp_path):
         """Gives a confident right edit, an unsure right edit and an unsure wrong one."""
 
         def restore_many(self, texts, min_confidence):
-            assert texts == [text] and min_confidence == 0.0
+            assert min_confidence == 0.0
+            if texts != [text]:  # the original, clean text: left alone
+                return [Restoration(t, [], 0.0) for t in texts]
             edits = []
             for word, new, conf in (("invoice", "bill", 0.9), ("mentioned", "said", 0.6), ("Wednesday", "Monday", 0.4)):
                 at = text.index(word)
@@ -74,6 +77,40 @@ def test_confidence_curve_keeps_edits_above_each_threshold(tmp_path):
     assert (curve[0.95]["restored"], curve[0.95]["edits"]) == (0, 0)
     words = len(text.split())
     assert curve[0.0]["wrongful_per_100_words"] == pytest.approx(100 / words)
+
+
+def test_clean_text_is_measured_beside_spun_text(tmp_path):
+    """The markup's original (each place as its first alternative) and --clean text are restored
+    too; every edit of them counts, per 100 words, at each threshold."""
+    from rewrite.restorer import Edit, Restoration
+
+    (tmp_path / "a.markup").write_text(MARKUP, encoding="utf-8")
+    original = original_text(MARKUP)
+    assert original.startswith("The House handed the bill, Rubio said on Wednesday.\nAt least 15 people were toward")
+    clean = {"news:1": "The bill passed on Monday after a long debate in the House."}
+
+    class Restorer:
+        """Rewrites one word of any text it gets, confidently or not."""
+
+        def restore_many(self, texts, min_confidence):
+            out = []
+            for t in texts:
+                word, conf = ("said", 0.9) if t == original else ("long", 0.4) if t in clean.values() else ("Home", 0.9)
+                at = t.index(word)
+                out.append(Restoration(t, [Edit(at, len(word), word, "x", conf)], 0.0))
+            return out
+
+    result = evaluate_markup([tmp_path / "a.markup"], Restorer(), thresholds=(0.0, 0.5, 0.95), clean=clean)
+    curve = {row["min_confidence"]: row for row in result["curve"]}
+    words = len(original.split())
+    assert (curve[0.5]["clean_edits"], curve[0.5]["clean_words"]) == (1, words)
+    assert curve[0.5]["clean_edits_per_100_words"] == pytest.approx(100 / words)
+    assert curve[0.95]["clean_edits"] == 0
+    assert (curve[0.0]["heldout_clean_edits"], curve[0.5]["heldout_clean_edits"]) == (1, 0)
+    assert curve[0.0]["heldout_clean_words"] == len(clean["news:1"].split())
+    assert {e["file"] for e in result["clean_edits"]} == {"a.markup", "news:1"}
+    table = format_curve(result)
+    assert "clean edits /100 words" in table and "held-out clean" in table
 
 
 def _result(per_file: dict[str, dict[float, int]], words: int = 100) -> dict:
@@ -100,6 +137,21 @@ def test_the_shipped_threshold_is_the_lowest_that_fits_across_a_bootstrap_over_f
     assert choose_threshold(_result({"f": {0.5: 3, 0.9: 2}})) is None
 
 
+def test_the_shipped_threshold_bounds_edits_of_clean_text_too():
+    even = {f"f{i}": {0.3: 0, 0.5: 0, 0.7: 0} for i in range(10)}  # no wrongful edits anywhere
+    result = _result(even)
+    assert choose_threshold(result)["min_confidence"] == 0.3
+    for name, by_t in result["files"].items():  # clean text: 2, 1 and 0.2 edits per 100 words
+        for t, clean in {0.3: 2, 0.5: 1, 0.7: 0.2}.items():
+            by_t[t].update(clean_edits=clean, clean_words=100)
+    for row in result["curve"]:
+        row["clean_edits_per_100_words"] = {0.3: 2, 0.5: 1, 0.7: 0.2}[row["min_confidence"]]
+    chosen = choose_threshold(result, max_clean=0.5)
+    assert chosen["min_confidence"] == 0.7 and chosen["clean_edits_per_100_words_p95"] == pytest.approx(0.2)
+    assert "edits per 100 words of the files' originals stay <= 0.5" in chosen["rule"]
+    assert choose_threshold(result, max_clean=1.0)["min_confidence"] == 0.5
+
+
 @pytest.mark.slow
 def test_evaluate_markup_cli(tmp_path, tiny_model_dir):
     from training.cli import evaluate_cmd
@@ -109,7 +161,15 @@ def test_evaluate_markup_cli(tmp_path, tiny_model_dir):
                                                "--backend", "torch"])
     assert result.exit_code == 0, result.output
     assert "| 0.70 |" in result.output and "1 markup files" in result.output
-    assert "threshold for <= 1.0 wrongful edits" in result.output
+    assert "threshold for <= 1.0 wrongful edits" in result.output and "clean edits /100 words" in result.output
+    clean = tmp_path / "clean.txt"
+    clean.write_text("The bill passed on Monday.\n\nIt goes to the Senate next.\n", encoding="utf-8")
+    with_clean = CliRunner().invoke(evaluate_cmd, ["--markup", str(tmp_path / "a.markup"), "--model", str(tiny_model_dir),
+                                                   "--backend", "torch", "--clean", str(clean)])
+    assert with_clean.exit_code == 0, with_clean.output
+    assert "held-out clean edits /100 words" in with_clean.output
+    alone = CliRunner().invoke(evaluate_cmd, ["--clean", str(clean)])
+    assert alone.exit_code == 2 and "--markup" in alone.output
     missing = CliRunner().invoke(evaluate_cmd, ["--markup", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
     neither = CliRunner().invoke(evaluate_cmd, [])

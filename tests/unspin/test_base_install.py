@@ -67,9 +67,11 @@ def test_base_install_restores_and_names_missing_extras(base_env):
     assert "".join(rebuilt) + text[at:] == record["text"]
 
     shipped = subprocess.run([str(bin_dir / "python"), "-c", "import seeds; print(seeds.SPIN_PHRASES.stat().st_size > 0, "
-                              "seeds.SAMPLE_ARTICLE.is_file(), seeds.HERE.parent.name)"],
+                              "seeds.SAMPLE_ARTICLE.is_file(), seeds.HERE.parent.name); from rewrite import facts; "
+                              "print(len(facts.english_words()) > 10000, len(facts.insertions()) > 0, "
+                              "facts.same_lemma('held', 'hold'))"],
                              cwd=tmp, env=_clean_env(), capture_output=True, text=True)
-    assert shipped.stdout.split() == ["True", "True", "site-packages"], shipped.stderr  # package data
+    assert shipped.stdout.split() == ["True", "True", "site-packages", "True", "True", "True"], shipped.stderr  # package data
 
     (tmp / "in").mkdir()
     (tmp / "in" / "a.txt").write_text(text)
