@@ -27,6 +27,35 @@ from .files import detect_bom
 STDIN = "-"
 
 
+class _ThresholdOption(click.Option):
+    """``--min-confidence``, whose help names the shipped model's threshold as its folder's
+    ``restorer.json`` sets it when the help is shown (never a copy that goes stale)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        template = self.help or ""
+        self.help = template.format(shipped=shipped_threshold_note())
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.help = template
+
+
+def shipped_threshold_note() -> str:
+    """", 0.45 for the shipped model (0.8 with --mode fast)" from the shipped model's ``finder.json``
+    and ``restorer.json``; empty when the folder is missing or a file unreadable (the command then
+    says so when it runs)."""
+    from .errors import ModelError
+    from .restorer import DEFAULT_MODEL, recommended_threshold
+
+    if not DEFAULT_MODEL.is_dir():
+        return ""
+    try:
+        auto, fast = recommended_threshold(DEFAULT_MODEL), recommended_threshold(DEFAULT_MODEL, "fast")
+    except ModelError:
+        return ""
+    return f", {auto:g} for the shipped model" + (f" ({fast:g} with --mode fast)" if fast != auto else "")
+
+
 @click.command("rewrite")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print restored text, edits and spin ratio as JSON.")
@@ -40,10 +69,11 @@ STDIN = "-"
 )
 @click.option(
     "--min-confidence",
+    cls=_ThresholdOption,
     type=click.FloatRange(0.0, 1.0),
     default=None,
     help="Drop edits the model is less sure of than this (default: the model's recommended "
-    "threshold, 0.55 for the shipped model; 0 shows every edit).",
+    "threshold{shipped}; 0 shows every edit).",
 )
 @click.option("--protect-quotes", is_flag=True, help="Change nothing inside quotation marks.")
 @click.option(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -91,6 +92,28 @@ def quiet_transformers():
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
+
+
+# Loggers and warning-issuing modules of the libraries that load and run models: what they warn
+# about ("Token indices sequence length is longer than the specified maximum sequence length",
+# deprecations) is meant for developers of this package, not for its users.
+LIBRARY_LOGGERS = ("transformers", "torch", "ctranslate2", "sentencepiece", "huggingface_hub")
+
+
+def hide_developer_warnings() -> None:
+    """Keep the model libraries' developer warnings off a user's terminal: their loggers log
+    errors only and their Python warnings are ignored. For the command line and the service
+    (``unspin -v`` leaves them on); never called on import, so a program using the library keeps
+    its own settings. ``TRANSFORMERS_VERBOSITY``, when set, wins for transformers."""
+    import warnings
+
+    for name in LIBRARY_LOGGERS:
+        if name == "transformers" and "TRANSFORMERS_VERBOSITY" in os.environ:
+            continue
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # read when transformers configures itself
+    pattern = "|".join(LIBRARY_LOGGERS)
+    warnings.filterwarnings("ignore", module=rf"({pattern})(\.|$)")
 
 
 @contextlib.contextmanager

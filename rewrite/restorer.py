@@ -38,7 +38,7 @@ from .finder import SpinFinder, has_finder
 from .lm import is_missing_base
 from .guard import GuardConfig, check_change, check_sentence
 from .model_folder import describe_model
-from .text import WORD_RE, count_words, is_word, normalise_whitespace, quote_spans, split_long, split_sentences
+from .text import WORD_RE, count_words, has_english_word, normalise_whitespace, quote_spans, split_long, split_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -208,14 +208,15 @@ class Restorer:
                 for text, edits, doc_flags in zip(texts, found, flags)]
 
     def _segments(self, doc: int, text: str) -> Iterable[_Segment]:
-        """Lines -> sentences -> pieces of at most ``max_words`` tokens that hold a word."""
+        """Lines -> sentences -> pieces of at most ``max_words`` tokens that hold an English word
+        (a piece in another script, or of numbers and symbols only, stays as it is, unread)."""
         for line in _LINE_RE.finditer(text):
             for s_start, s_end in split_sentences(line.group()):
                 sentence_start = line.start() + s_start
                 sentence = text[sentence_start : line.start() + s_end]
                 for p_start, p_end in split_long(sentence, self.config.max_words):
                     piece = sentence[p_start:p_end]
-                    if not any(is_word(m.group()) for m in WORD_RE.finditer(piece)):
+                    if not has_english_word(piece):
                         continue
                     if len(piece) > self.config.max_chars:
                         logger.info("left %d characters at offset %d as they are: too long for the model",
@@ -294,6 +295,17 @@ def model_restorer_config(folder: Path) -> RestorerConfig:
         return RestorerConfig(**{k: v for k, v in values.items() if k in _CONFIG_FIELDS})
     except (json.JSONDecodeError, TypeError) as exc:
         raise ModelError(f"{path} is not a valid restorer config ({exc}); fix or delete it") from exc
+
+
+def recommended_threshold(folder: Path, mode: str = "auto") -> float:
+    """The ``min_confidence`` a model folder recommends for ``mode``: its spin finder's
+    (``finder.json``) unless ``mode`` is ``"fast"`` or it has none, else its ``restorer.json``'s.
+    Light: reads two JSON files, loads no weights."""
+    if mode != "fast" and has_finder(folder):
+        from .finder import read_finder_config
+
+        return read_finder_config(folder).min_confidence
+    return model_restorer_config(folder).min_confidence
 
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(RestorerConfig)} - {"guard"}  # restorer.json's keys

@@ -11,9 +11,12 @@ thread so the event loop keeps serving. Jobs with different options (``min_confi
                                                             A gets [r0], B gets [r1, r2]
 
 Admission (``submit``): more than ``queue_size`` waiting texts raise ``QueueFull``; and once a
-call has been timed, a job whose estimated finish (the characters queued and in flight ahead of
-it plus its own, at the measured characters per second) lies beyond ``admit_share`` of the time
-limit raises ``Overloaded`` with the seconds after which to retry. The app answers both with 503
+call has been timed, a job whose estimated finish (the work queued and in flight ahead of it
+plus its own, at the measured speed) lies beyond ``admit_share`` of the time limit raises
+``Overloaded`` with the seconds after which to retry. Work is counted by ``cost`` (default
+``rewrite.text.model_cost``: characters of English, a character of another script as the byte
+tokens it costs the model, nothing for lines the restorer never sends to it); "characters" and
+"chars" below mean these units. The app answers both with 503
 and Retry-After, at once, instead of letting the request wait into a 504.
 
 Shedding: the speed can drop after a job was admitted (other work on the machine, a flood of
@@ -38,10 +41,12 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rewrite.errors import InputError
+from rewrite.text import model_cost
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +106,10 @@ class _Job:
     texts: list[str]
     options: Options
     future: asyncio.Future
+    chars: int  # the texts' cost (Batcher.cost)
     queued_at: float = field(default_factory=time.monotonic)
     deadline: float = math.inf  # monotonic time by which the answer is due
     probe: bool = False  # let through on a stale speed to measure it again; never shed
-
-    def __post_init__(self) -> None:
-        self.chars = sum(len(text) for text in self.texts)
 
     @property
     def key(self) -> tuple[int, Options]:
@@ -179,6 +182,7 @@ class Batcher:
         admit_share: float = 0.8,
         retry_after_s: int = 1,
         check_s: float = 0.25,
+        cost: Callable[[str], int] = model_cost,
     ) -> None:
         self.wait_s = wait_ms / 1000.0
         self.max_batch_texts = max_batch_texts
@@ -188,6 +192,7 @@ class Batcher:
         self.admit_share = admit_share
         self.retry_after_s = retry_after_s
         self.check_s = check_s  # how often queued jobs are checked against their deadline
+        self._cost = cost
         self.throughput = Throughput()
         self._pending: deque[_Job] = deque()
         self._pending_texts = 0
@@ -199,6 +204,10 @@ class Batcher:
         self.calls = 0  # restore_many calls made (for metrics and tests)
         self.cancelled_calls = 0  # calls told to stop because nobody waited for them
         self.shed_jobs = 0  # queued jobs answered Overloaded because the speed dropped
+
+    def cost(self, texts: list[str]) -> int:
+        """The model work ``texts`` stand for, in the units admission plans with."""
+        return sum(self._cost(text) for text in texts)
 
     @property
     def pending_texts(self) -> int:
@@ -257,7 +266,7 @@ class Batcher:
                 f"{self.queue_size}); retry after the Retry-After delay"
             )
         limit = self.timeout_s if timeout_s is None else timeout_s
-        job = _Job(restorer, list(texts), options, asyncio.get_running_loop().create_future())
+        job = _Job(restorer, list(texts), options, asyncio.get_running_loop().create_future(), self.cost(texts))
         job.deadline = job.queued_at + limit
         self._admit(job)
         job.future.add_done_callback(lambda _future: self._on_done(job))
@@ -310,7 +319,7 @@ class Batcher:
 
     def refusal(self, chars: int = 0) -> Overloaded | None:
         """The ``Overloaded`` a job of ``chars`` characters would get if it arrived now, or
-        ``None`` when it would be admitted (``service.main.ShedEarly`` asks it before FastAPI
+        ``None`` when it would be admitted (``service.middleware.ShedEarly`` asks it before FastAPI
         parses the request)."""
         wait = self.estimated_wait_s(chars)
         if wait is None or wait <= self.timeout_s * self.admit_share or self._probe_due():

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from service.settings import Settings
 
-APP_FACTORY = "service.main:create_app"
+APP_FACTORY = "service.main:create_app"  # read when the command runs (tests serve a fake app)
 
 
 @click.command("serve")
@@ -50,10 +50,8 @@ APP_FACTORY = "service.main:create_app"
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-@click.option("--app", "app_factory", default=APP_FACTORY, hidden=True, help="module:callable app factory (tests).")
 def serve(
-    host: str, port: int, model_dir: Path | None, workers: int, backend: str | None, mode: str | None, log_level: str,
-    app_factory: str,
+    host: str, port: int, model_dir: Path | None, workers: int, backend: str | None, mode: str | None, log_level: str
 ) -> None:
     """Serve POST /v1/restore, LanguageTool's POST /v2/check and the review page at http://HOST:PORT/.
 
@@ -86,7 +84,7 @@ def serve(
             err=True,
         )
     uvicorn.run(
-        app_factory,
+        APP_FACTORY,
         factory=True,
         host=host,
         port=port,

@@ -239,14 +239,19 @@ class HealthOut(BaseModel):
     detail: str | None = None
 
 
-def state_limits(openapi: dict[str, Any], *, max_text_chars: int, max_batch_texts: int) -> dict[str, Any]:
+def state_limits(
+    openapi: dict[str, Any], *, max_text_chars: int, max_batch_texts: int, threshold: float | None = None
+) -> dict[str, Any]:
     """Write an app's configured limits into the ``RestoreRequest`` schema of its OpenAPI
-    document (``maxLength`` of ``text`` and of each of ``texts``, ``maxItems`` of ``texts``) and
-    into the form of LanguageTool's ``/v2/check`` (``maxLength`` of ``text``)."""
+    document (``maxLength`` of ``text`` and of each of ``texts``, ``maxItems`` of ``texts``), into
+    the form of LanguageTool's ``/v2/check`` (``maxLength`` of ``text``) and, when known, the
+    served model's recommended ``min_confidence`` (its ``restorer.json``)."""
     fields = openapi["components"]["schemas"]["RestoreRequest"]["properties"]
     fields["text"]["maxLength"] = max_text_chars
     fields["texts"]["maxItems"] = max_batch_texts
     fields["texts"]["items"]["maxLength"] = max_text_chars
+    if threshold is not None:
+        fields["min_confidence"]["description"] += f" The served model recommends {threshold:g}."
     check = openapi["paths"].get("/v2/check", {}).get("post")
     if check is not None:
         form = copy.deepcopy(check["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"])

@@ -43,7 +43,10 @@ class Settings(BaseSettings):
         20_000, gt=0, description="Longest accepted text, in Unicode code points (413 beyond)."
     )
     max_body_bytes: int = Field(
-        1_000_000, gt=0, description="Largest accepted request body in bytes (413 beyond)."
+        1_000_000,
+        gt=0,
+        description="Largest accepted request body in bytes (413 beyond, answered once the rest of "
+        "the body, up to 16 MiB, has been read and discarded, so that every client can read it).",
     )
     max_batch_texts: int = Field(
         64, gt=0, description="Most texts in one request's `texts` list (413 beyond)."

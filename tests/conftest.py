@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.pytest_safeguards import pytest_runtest_makereport  # noqa: F401  (a hook: see its module)
+
 TINY_TEXT = [
     "The president said on Wednesday that the war in the region must end.",
     "At least 15 people were killed overnight in attacks on the capital.",
@@ -18,6 +20,26 @@ TINY_TEXT = [
 def _user_paths(tmp_path_factory, monkeypatch):
     """Point every user cache at a temporary folder so tests never touch ~/.cache."""
     monkeypatch.setenv("UNSPIN_CACHE", str(tmp_path_factory.getbasetemp() / "unspin-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _library_log_levels():
+    """Log levels of the model libraries (and TRANSFORMERS_VERBOSITY) as they were, after a test
+    that ran the CLI: it hides their developer warnings for the rest of its process."""
+    import logging
+    import os
+
+    from rewrite.model_folder import LIBRARY_LOGGERS
+
+    levels = {name: logging.getLogger(name).level for name in LIBRARY_LOGGERS}
+    verbosity = os.environ.get("TRANSFORMERS_VERBOSITY")
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    if verbosity is None:
+        os.environ.pop("TRANSFORMERS_VERBOSITY", None)
+    else:
+        os.environ["TRANSFORMERS_VERBOSITY"] = verbosity
 
 
 @pytest.fixture(scope="session")

@@ -147,6 +147,10 @@ class UnspinGroup(click.Group):
 def cli(verbose: bool) -> None:
     """Restore spun text to its standard wording, showing every change."""
     logging.basicConfig(format="unspin: %(message)s", level=logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        from rewrite.model_folder import hide_developer_warnings  # light: no torch
+
+        hide_developer_warnings()
 
 
 def main() -> None:

@@ -235,3 +235,14 @@ def test_convert_backend_option_reaches_every_worker(monkeypatch, tmp_path):
     assert RestorerFactory("m")() == "restorer"
     assert RestorerFactory("m", mode="fast")() == "restorer"
     assert calls == [("m", "ct2", 1, "auto"), ("m", "auto", 0, "auto"), ("m", "auto", 0, "fast")]
+
+
+def test_help_names_the_shipped_models_own_threshold(monkeypatch, tmp_path):
+    shipped = json.loads((rewrite.restorer.DEFAULT_MODEL / "finder.json").read_text())["min_confidence"]
+    fast = json.loads((rewrite.restorer.DEFAULT_MODEL / "restorer.json").read_text())["min_confidence"]
+    assert f"{shipped:g} for the shipped model ({fast:g} with --mode fast)" in " ".join(
+        run(["rewrite", "--help"]).output.split())
+    # read from the folder when the help is shown, not from a copy made when the code was written
+    (tmp_path / "restorer.json").write_text(json.dumps({"min_confidence": 0.37}))
+    monkeypatch.setattr(rewrite.restorer, "DEFAULT_MODEL", tmp_path)
+    assert "0.37 for the shipped model" in " ".join(run(["rewrite", "--help"]).output.split())

@@ -417,6 +417,7 @@ def _convert_seconds(tmp_path, sentences: int) -> tuple[float, list[dict]]:
     return time.monotonic() - started, read_report(tmp_path / f"r{sentences}.jsonl")["long.txt"]["edits"]
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 def test_a_long_single_line_file_converts_in_linear_time(tmp_path):
     # The sentence splitter sliced the rest of the line at every sentence and the report counted

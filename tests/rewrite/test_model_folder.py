@@ -73,3 +73,34 @@ def test_folder_written_keeps_the_old_folder_when_the_block_fails(tmp_path):
             raise OSError("disk full")
     assert [p.name for p in out.parent.iterdir()] == ["model"]
     assert (out / "a").read_text() == "1"
+
+
+def test_the_model_libraries_developer_warnings_stay_off_a_users_terminal():
+    import logging
+    import warnings
+
+    from transformers import AutoTokenizer
+
+    from rewrite.model_folder import hide_developer_warnings
+    from rewrite.restorer import DEFAULT_MODEL
+
+    # Records as transformers' own handler would get them (it writes to the stderr of the moment
+    # transformers was first imported, so the test listens on the logger itself).
+    records: list[logging.LogRecord] = []
+    listener = logging.Handler()
+    listener.emit = records.append
+    tokenizer_log = logging.getLogger("transformers.tokenization_utils_base")
+    tokenizer_log.addHandler(listener)
+    long_text = "word " * 1000  # over the tokenizer's 512 tokens
+    try:
+        AutoTokenizer.from_pretrained(DEFAULT_MODEL)(long_text)
+        assert any("Token indices sequence length is longer" in r.getMessage() for r in records)  # what users saw
+        records.clear()
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            hide_developer_warnings()
+            AutoTokenizer.from_pretrained(DEFAULT_MODEL)(long_text)
+            warnings.warn_explicit("a deprecation for developers", FutureWarning, "x.py", 1, module="transformers.x")
+    finally:
+        tokenizer_log.removeHandler(listener)
+    assert records == [] and shown == []

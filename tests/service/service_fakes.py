@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +20,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from rewrite.errors import InputError
+from rewrite.text import model_cost
 from service.main import create_app
 from service.settings import Settings
 
@@ -123,8 +126,10 @@ class FakeRestorer:
 
 class CancellableRestorer(FakeRestorer):
     """A fake whose ``restore_many`` works like the real one under a ``cancel`` event: it
-    "computes" ``seconds_per_char`` per character in steps of ``step_s``, checking ``cancel``
-    before each step (as ``rewrite.Restorer`` does before each model batch).
+    "computes" ``seconds_per_char`` per character of model work (``rewrite.text.model_cost``:
+    nothing for a line without an English word, which the real one never sends to its model) in
+    steps of ``step_s``, checking ``cancel`` before each step (as ``rewrite.Restorer`` does
+    before each model batch).
 
     ``cancelled`` counts the calls that stopped early; ``running`` is set while a call works.
     """
@@ -143,7 +148,7 @@ class CancellableRestorer(FakeRestorer):
         self.started.set()
         self.running.set()
         try:
-            deadline = time.monotonic() + self.seconds_per_char * sum(len(t) for t in texts)
+            deadline = time.monotonic() + self.seconds_per_char * sum(model_cost(t) for t in texts)
             while time.monotonic() < deadline:
                 if cancel is not None and cancel.is_set():
                     self.cancelled += 1
@@ -155,7 +160,7 @@ class CancellableRestorer(FakeRestorer):
 
 
 def stuck_app():
-    """App factory for the shutdown test (``unspin serve --app``): a model whose every call
+    """App factory for the shutdown test (``serve_subprocess``): a model whose every call
     takes 120 s and cannot be interrupted; it writes UNSPIN_TEST_STARTED when a call starts."""
     import os
 
@@ -166,6 +171,44 @@ def stuck_app():
             return super().restore_many(texts, min_confidence, protect_quotes)
 
     return create_app(Settings(warmup=False), load_restorer=lambda _settings: Stuck())
+
+
+def slow_fake_app():
+    """App factory for tests against a real server (``serve_subprocess``): settings from the
+    UNSPIN_* variables, a fake model that takes ``UNSPIN_TEST_SECONDS_PER_CHAR`` (default 0.001)
+    a character, timed at start-up like the real one."""
+    import os
+
+    fake = CancellableRestorer(seconds_per_char=float(os.environ.get("UNSPIN_TEST_SECONDS_PER_CHAR", "0.001")))
+    return create_app(Settings(), load_restorer=lambda _settings: fake)
+
+
+# `unspin serve` with the app factory named first on the command line instead of the product's.
+SERVE_LAUNCHER = (
+    "import sys, service.cli; service.cli.APP_FACTORY = sys.argv.pop(1); from unspin.cli import main; main()"
+)
+
+
+def serve_subprocess(factory: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``unspin serve`` serving the app of ``factory`` (``module:callable``) on a free
+    loopback port, in a process of its own; return the process and the base URL. The caller
+    waits for it to be ready and stops it."""
+    import os
+
+    port = free_port()
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    command = [sys.executable, "-c", SERVE_LAUNCHER, factory, "serve", "--port", str(port), "--log-level", "warning"]
+    return subprocess.Popen(command, cwd=REPO, env=environment), f"http://127.0.0.1:{port}"
+
+
+def server_ready(url: str) -> bool:
+    """``GET /readyz`` of the server at ``url`` answers 200."""
+    import httpx
+
+    try:
+        return httpx.get(url + "/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 # Schemathesis configuration of the schema fuzzing (the slow test and benchmarks/fuzz_service.py):
@@ -236,7 +279,9 @@ def gated_loader(gate: threading.Event, restorer=None):
     return load
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """Poll ``predicate`` until it holds; a generous limit (it costs nothing when all goes well)
+    so that a busy machine does not fail the test."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:

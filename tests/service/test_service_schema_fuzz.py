@@ -19,7 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from tests.service.service_fakes import FUZZ_CONFIG_TOML, fuzz_app, live_server
+from tests.service.service_fakes import FUZZ_CONFIG_TOML, fuzz_app, live_server, server_ready, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +35,7 @@ schema = schemathesis.openapi.from_dict(fuzz_app().openapi(), config=CONFIG)
 @pytest.fixture(scope="module")
 def server_url():
     with live_server(fuzz_app()) as url:
+        wait_until(lambda: server_ready(url))  # the model loads after the server starts: 503 till then
         yield url
     print(f"\nschemathesis: {sum(STATUSES.values())} requests, status codes {dict(sorted(STATUSES.items()))}")
 

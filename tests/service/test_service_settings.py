@@ -168,3 +168,22 @@ def test_serve_warns_when_exposed_without_a_key(uvicorn_calls):
     assert "without an API key" in exposed.output
     local = CliRunner().invoke(serve, ["--host", "::1"])
     assert "without an API key" not in local.output
+
+
+def test_openapi_states_the_served_models_own_threshold(tmp_path):
+    import json
+
+    from rewrite.restorer import DEFAULT_MODEL
+    from service.main import create_app
+    from tests.service.service_fakes import isolated_settings
+
+    def described(settings) -> str:
+        app = create_app(settings, load_restorer=lambda _settings: None)
+        return app.openapi()["components"]["schemas"]["RestoreRequest"]["properties"]["min_confidence"]["description"]
+
+    shipped = json.loads((DEFAULT_MODEL / "finder.json").read_text())["min_confidence"]
+    fast = json.loads((DEFAULT_MODEL / "restorer.json").read_text())["min_confidence"]
+    assert described(isolated_settings()).endswith(f"The served model recommends {shipped:g}.")
+    assert described(isolated_settings(mode="fast")).endswith(f"The served model recommends {fast:g}.")
+    (tmp_path / "restorer.json").write_text(json.dumps({"min_confidence": 0.37}))
+    assert described(isolated_settings(model_dir=tmp_path)).endswith("The served model recommends 0.37.")
