@@ -9,7 +9,7 @@ Every field below is one variable: ``max_text_chars`` is ``UNSPIN_MAX_TEXT_CHARS
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Literal, Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -28,7 +28,7 @@ class Settings(BaseSettings):
         description="Restorer backend passed to Restorer.from_pretrained: auto, torch, torch-greedy, "
         "ct2 or ct2-float32 (see rewrite.backends).",
     )
-    mode: str = Field(
+    mode: Literal["auto", "fast", "find"] = Field(
         "auto",
         description="Restorer mode passed to Restorer.from_pretrained: auto (the spin finder where the model "
         "has one), fast (the T5's edits alone) or find.",

@@ -24,6 +24,7 @@ def test_every_setting_reads_its_unspin_variable(monkeypatch, tmp_path):
     variables = {
         "UNSPIN_MODEL_DIR": str(tmp_path),
         "UNSPIN_BACKEND": "torch",
+        "UNSPIN_MODE": "fast",
         "UNSPIN_THREADS": "2",
         "UNSPIN_MAX_TEXT_CHARS": "500",
         "UNSPIN_MAX_BODY_BYTES": "4096",
@@ -44,7 +45,7 @@ def test_every_setting_reads_its_unspin_variable(monkeypatch, tmp_path):
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert settings.model_dir == tmp_path
-    assert settings.backend == "torch" and settings.threads == 2
+    assert settings.backend == "torch" and settings.threads == 2 and settings.mode == "fast"
     assert (settings.max_text_chars, settings.max_body_bytes) == (500, 4096)
     assert (settings.max_batch_texts, settings.model_batch_texts) == (8, 16)
     assert (settings.queue_size, settings.request_timeout_s) == (32, 2.5)
