@@ -87,6 +87,7 @@ def _finder_lines(folder: Path) -> list[str]:
         f"the detector and the T5 by a logistic fit on {facts.get('chooser_options')} scored candidates of "
         f"{len(facts.get('chooser_files', []))} of the passages; weights in finder.json. Recommended "
         f"min_confidence {finder.get('min_confidence')}.",
+        f"- A T5 edit at confidence >= {finder.get('t5_keep', 1.0)} stands where the finder is less sure of that place.",
         "- `Restorer.from_pretrained(mode=\"fast\")` (`--mode fast`) skips the finder: the T5's edits alone.",
     ]
 
