@@ -406,8 +406,8 @@ def to_matches(document: Document, edits: list[Any]) -> list[Match]:
         offset, length = placed
         rule = rule_id(edit.original, edit.replacement)
         message, short = _messages(rule, edit.original, edit.replacement, edit.confidence)
-        # ``alternatives``: other standard wordings, where the restorer gives them.
-        values = dict.fromkeys([edit.replacement, *getattr(edit, "alternatives", ())])
+        # ``alternatives``: other standard wordings the restorer weighed ({"value", "score"}), best first.
+        values = dict.fromkeys([edit.replacement, *(a["value"] for a in getattr(edit, "alternatives", ()))])
         matches.append(Match(
             message=message,
             shortMessage=short,

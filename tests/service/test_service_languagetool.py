@@ -224,3 +224,14 @@ def test_the_openapi_document_describes_the_form():
     assert form["properties"]["text"]["maxLength"] == 20_000  # the app's own limit
     assert "annotation" in operation["description"]  # data, described
     assert {"400", "401", "413", "503"} <= set(operation["responses"])
+
+
+def test_the_finders_alternatives_follow_the_replacement():
+    from rewrite.edits import Edit
+    from service.languagetool import to_matches
+
+    text = "Rubio mentioned it."
+    edit = Edit(6, 9, "mentioned", "said", 0.9, alternatives=({"value": "noted", "score": -1.0},
+                                                               {"value": "said", "score": -2.0}))
+    [match] = to_matches(Document(text, text), [edit])
+    assert [r["value"] if isinstance(r, dict) else r.value for r in match.replacements] == ["said", "noted"]
