@@ -79,7 +79,9 @@ def test_batch_of_texts_matches_single_requests(real_client):
 
 
 def _without_confidence(edits):
-    return [{k: v for k, v in edit.items() if k != "confidence"} for edit in edits]
+    """Edits without their scores: batch shapes move bf16 scores in the third decimal."""
+    return [{**{k: v for k, v in edit.items() if k != "confidence"},
+             "alternatives": [a["value"] for a in edit.get("alternatives", [])]} for edit in edits]
 
 
 def test_review_page_with_the_real_model(browser):
@@ -93,13 +95,21 @@ def test_review_page_with_the_real_model(browser):
         page.fill("#source", article)
         page.click("#restore")
         page.wait_for_selector("#result:not([hidden])", timeout=120_000)
-        # The slider opens where `unspin rewrite` stands: the model's threshold (restorer.json).
-        threshold = json.loads((DEFAULT_MODEL_WEIGHTS.parent / "restorer.json").read_text())["min_confidence"]
+        # The slider opens where `unspin rewrite` stands: the model's threshold (finder.json here).
+        from rewrite.restorer import recommended_threshold
+
+        threshold = recommended_threshold(DEFAULT_MODEL_WEIGHTS.parent)
         assert page.inner_text("#model-threshold") == f"model's threshold {threshold:.2f}"
-        every = httpx.post(url + "/v1/restore", json={"text": article, "min_confidence": 0}, timeout=120)
-        every = every.json()["results"][0]["edits"]
+        answer = httpx.post(url + "/v1/restore", json={"text": article, "min_confidence": 0}, timeout=120)
+        every, flags = answer.json()["results"][0]["edits"], answer.json()["results"][0]["flags"]
         kept = [edit for edit in every if edit["confidence"] >= threshold]
-        assert page.inner_text("#edit-count") == f"{len(kept)} of {len(every)} edits shown"
+        found = f"; {len(flags)} found but not restored (dotted)" if flags else ""
+        assert page.inner_text("#edit-count") == f"{len(kept)} of {len(every)} edits shown{found}"
+        assert page.locator("#restored mark.flag").count() == len(flags) > 0  # the detector's places, unrestored
+        page.locator("#restored mark.flag").first.hover()
+        page.locator("#tooltip").wait_for(state="visible")
+        assert "Found, not restored:" in page.locator("#tooltip").inner_text()
+        page.mouse.move(0, 0)
         assert page.locator("#curve-plot circle.curve-point").count() > 0  # markup_metrics.json's curve
         marks = page.locator("#restored mark.edit")
         assert marks.count() > 0
