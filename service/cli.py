@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from rewrite.restorer import MODES
 from service.settings import Settings
 
 APP_FACTORY = "service.main:create_app"  # read when the command runs (tests serve a fake app)
@@ -41,7 +42,7 @@ APP_FACTORY = "service.main:create_app"  # read when the command runs (tests ser
 @click.option(
     "--mode",
     default=None,
-    type=click.Choice(["auto", "fast", "find"]),
+    type=click.Choice(MODES),
     help="auto: the spin finder where the model has one; fast: the T5's edits alone (default: UNSPIN_MODE, else auto).",
 )
 @click.option(

@@ -12,6 +12,7 @@ import sys
 import click
 
 from ..backends import BACKENDS
+from ..restorer import MODES
 from ..errors import UnspinError
 from .run import ConvertConfig, RestorerFactory, convert_files
 
@@ -30,7 +31,7 @@ EXIT_FAILED_FILES = 2
 @click.option("--column", default="text", show_default=True, help="CSV, Parquet and datasets folders: the column holding the text.")
 @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="Model folder (default: the shipped model).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help="Decoder: torch (exact greedy output), torch-greedy (slow baseline), ct2 (CTranslate2 int8), auto (the fastest installed).")
-@click.option("--mode", type=click.Choice(["auto", "fast", "find"]), default="auto", show_default=True, help="auto: the spin finder where the model has one; fast: the T5's edits alone (many times faster).")
+@click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True, help="auto: the spin finder where the model has one; fast: the T5's edits alone (many times faster).")
 @click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=None, help="Drop edits the model is less sure of (default: the model's recommended threshold).")
 @click.option("--protect-quotes", is_flag=True, help="Leave text inside quotation marks as it is.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal; log lines otherwise).")
