@@ -352,7 +352,10 @@ def fit_finder(markup_files: list[Path], model: Path, out: Path, config: FinderF
     facts = {"trained_on": file_facts(markup_files), "words": int(len(y)), "spun_words": int(y.sum()),
              "cv_word_recall": round(word_recall, 4), "cv_precision": config.precision,
              "chooser_files": [markup_files[i].name for i in chosen], "chooser_options": int(len(labels)),
-             "chooser_right_options": int(labels.sum()), "fit_config": {**dataclasses.asdict(config), "layers": list(config.layers)}}
+             "chooser_right_options": int(labels.sum()),
+             "channel_from": {"file": channel_file.name, "sha256": hashlib.sha256(channel_file.read_bytes()).hexdigest(),
+                              "made_by": "python -m training.channel (the lexicons read backwards) or a model's table"},
+             "fit_config": {**dataclasses.asdict(config), "layers": list(config.layers)}}
     finder_config = FinderConfig(weights=weights, candidate_threshold=config.candidate_threshold,
                                  top_k=config.top_k, min_confidence=min_confidence)
 
