@@ -83,7 +83,7 @@ def use_fake(monkeypatch, factory=make_fake) -> None:
     """Make ``unspin convert`` (``rewrite.convert.cli``) restore with ``factory`` instead of a model."""
     import rewrite.convert.cli
 
-    monkeypatch.setattr(rewrite.convert.cli, "RestorerFactory", lambda model_dir=None, backend="auto": factory)
+    monkeypatch.setattr(rewrite.convert.cli, "RestorerFactory", lambda model_dir=None, backend="auto", mode="auto": factory)
 
 
 if __name__ == "__main__":  # the CLI with the fake, for tests that kill it
@@ -92,7 +92,7 @@ if __name__ == "__main__":  # the CLI with the fake, for tests that kill it
     import rewrite.convert.cli
     from tests.rewrite.convert_fakes import make_fake as importable_fake  # picklable by spawned workers
 
-    rewrite.convert.cli.RestorerFactory = lambda model_dir=None, backend="auto": importable_fake
+    rewrite.convert.cli.RestorerFactory = lambda model_dir=None, backend="auto", mode="auto": importable_fake
     sizes = {name: int(os.environ[f"UNSPIN_FAKE_{name.upper()}"]) for name in ("batch_files", "batch_rows")
              if os.environ.get(f"UNSPIN_FAKE_{name.upper()}")}
     rewrite.convert.cli.ConvertConfig = functools.partial(rewrite.convert.cli.ConvertConfig, **sizes)

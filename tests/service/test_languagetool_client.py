@@ -30,6 +30,7 @@ def server_url():
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNSPIN_") or k == "UNSPIN_CACHE"}
     env["PYTHONPATH"] = str(REPO)
+    env["UNSPIN_REQUEST_TIMEOUT_S"] = "180"  # whole articles through the spin finder, on a busy machine too
     command = [sys.executable, "-c", "from unspin.cli import main; main()", "serve", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning"]
     server = subprocess.Popen(command, cwd=REPO, env=env)

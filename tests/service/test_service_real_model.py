@@ -86,7 +86,8 @@ def _without_confidence(edits):
 
 def test_review_page_with_the_real_model(browser):
     article = SAMPLE_ARTICLE.read_text(encoding="utf-8")
-    with live_server(create_app(isolated_settings())) as url:
+    # the whole sample article in one request: the spin finder needs more than the default 30 s on a busy machine
+    with live_server(create_app(isolated_settings(request_timeout_s=180))) as url:
         wait_until(lambda: httpx.get(url + "/readyz").json()["status"] != "loading", 300)
         assert httpx.get(url + "/readyz").status_code == 200
         context = browser.new_context()
@@ -94,13 +95,13 @@ def test_review_page_with_the_real_model(browser):
         page.goto(url + "/")
         page.fill("#source", article)
         page.click("#restore")
-        page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+        page.wait_for_selector("#result:not([hidden])", timeout=240_000)
         # The slider opens where `unspin rewrite` stands: the model's threshold (finder.json here).
         from rewrite.restorer import recommended_threshold
 
         threshold = recommended_threshold(DEFAULT_MODEL_WEIGHTS.parent)
         assert page.inner_text("#model-threshold") == f"model's threshold {threshold:.2f}"
-        answer = httpx.post(url + "/v1/restore", json={"text": article, "min_confidence": 0}, timeout=120)
+        answer = httpx.post(url + "/v1/restore", json={"text": article, "min_confidence": 0}, timeout=240)
         every, flags = answer.json()["results"][0]["edits"], answer.json()["results"][0]["flags"]
         kept = [edit for edit in every if edit["confidence"] >= threshold]
         found = f"; {len(flags)} found but not restored (dotted)" if flags else ""

