@@ -1,11 +1,12 @@
 """Choosing the original at a detected place: score each candidate and "keep as is" in context.
 
-For a sentence and a place in it, every candidate is put in the place and the whole sentence is
-scored by the language model; a candidate's *gain* is its sentence's log-probability (nats) minus
-the spun sentence's. The gain, the channel's evidence (``rewrite.channel.Candidate.features``),
-the detector's probability and whether the T5 proposed the candidate are weighed by a linear
-model fitted on annotated real spun text (``training/detector.py``); a candidate is written only
-when its score is above 0 and above every other candidate's.
+For a place in a sentence, each candidate is put in the place and a window around it (a few words
+before and after) is scored by the language model; a candidate's *gain* is its window's
+log-probability (nats) minus the spun window's (``rewrite.finder.SpinFinder.score_places``). The
+gain, the channel's evidence (``rewrite.channel.Candidate.features``), the detector's probability
+and the T5's vote are weighed by a linear model fitted on annotated real spun text
+(``training/detector.py``); a place's best candidate becomes an edit whose confidence is the
+logistic of its score, kept when it clears the restorer's ``min_confidence``.
 
     >>> scorer = LmScorer(model, tokenizer)
     >>> scorer.logprobs(["Rubio said it.", "Rubio mentioned it."])
@@ -14,29 +15,11 @@ when its score is above 0 and above every other candidate's.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import threading
 
 from .errors import Cancelled
 
 FEATURES = ("gain", "log_support", "log_real", "log_rank", "t5", "t5_confidence", "detector", "bias")
-
-
-@dataclasses.dataclass(frozen=True)
-class Choice:
-    """A scored candidate for the place ``start:end`` of a sentence."""
-
-    start: int
-    end: int
-    replacement: str
-    score: float
-    features: tuple[float, ...]
-
-    @property
-    def confidence(self) -> float:
-        """The score as a probability (logistic)."""
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, self.score))))
 
 
 class LmScorer:

@@ -24,7 +24,6 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from .errors import Cancelled, ModelError
@@ -271,26 +270,3 @@ def write_head(folder: Path, head: dict, config: DetectorConfig, facts: dict) ->
     save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in head.items()}, str(folder / HEAD_FILE))
     body = {"format": FORMAT, "config": dataclasses.asdict(config), **facts}
     (folder / CONFIG_FILE).write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-
-
-def spans_from_probs(words: list[tuple[int, int, float]], threshold: float) -> list[tuple[int, int, float]]:
-    """Runs of adjacent words at or above ``threshold`` as ``(start, end, highest probability)``."""
-    runs: list[tuple[int, int, float]] = []
-    for start, end, p in words:
-        if p < threshold:
-            continue
-        if runs and _adjacent(runs[-1], start, words):
-            s, _, q = runs[-1]
-            runs[-1] = (s, end, max(q, p))
-        else:
-            runs.append((start, end, p))
-    return runs
-
-
-def _adjacent(run: tuple[int, int, float], start: int, words: list[tuple[int, int, float]]) -> bool:
-    """Whether ``start`` is the next word after the run's end."""
-    ends = [e for _, e, _ in words]
-    return run[1] in ends and ends.index(run[1]) + 1 < len(words) and words[ends.index(run[1]) + 1][0] == start
-
-
-Progress = Callable[[int], None]

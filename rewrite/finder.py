@@ -152,9 +152,9 @@ class SpinFinder:
                     spun = " ".join(m.group().lower().replace("’", "'") for m in tokens[i : i + n])
                     for c in self.channel.candidates(spun)[: self.config.top_k]:
                         place = found.setdefault((start, end), _Place(sent, start, end, {}))
-                        replacement = _cased_like(sentence[start:end], c.original)
-                        place.options[replacement] = {"log_support": c.features()[0], "log_real": c.features()[1],
-                                                      "log_rank": c.features()[2], "detector": p}
+                        support, real, rank = c.features()
+                        place.options[_cased_like(sentence[start:end], c.original)] = {
+                            "log_support": support, "log_real": real, "log_rank": rank, "detector": p}
         source_tokens = [m.group() for m in tokens]
         for place in found.values():  # the faithfulness guard, before any option costs LM time
             for replacement in [r for r in place.options if not self._allowed(sentence, source_tokens, place, r)]:

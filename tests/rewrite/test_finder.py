@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import gzip
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rewrite.channel import Candidate, ChannelTable
-from rewrite.detector import DetectorConfig, SpinDetector, read_config, read_head, spans_from_probs, write_head
+from rewrite.detector import DetectorConfig, SpinDetector, read_config, read_head, write_head
 from rewrite.edits import Edit, apply_edits
 from rewrite.errors import ModelError
 from rewrite.finder import FinderConfig, SpinFinder
@@ -206,11 +205,6 @@ def test_detector_folder_errors_say_what_to_do(tmp_path):
                DetectorConfig(), {})
     with pytest.raises(ModelError, match="expects 2 features"):
         SpinDetector.load(tmp_path, reader=FakeReader())
-
-
-def test_spans_from_probs_joins_adjacent_words_only():
-    words = [(0, 3, 0.9), (4, 7, 0.8), (8, 11, 0.1), (12, 15, 0.7)]
-    assert spans_from_probs(words, 0.5) == [(0, 7, 0.9), (12, 15, 0.7)]
 
 
 def test_the_guard_refuses_a_candidate_that_changes_a_fact_before_it_is_scored():
