@@ -93,7 +93,7 @@ def plot_curves(curves: list[Curve], path: str | Path, title: str | None = None)
         ax.grid(True, color="0.9")
         ax.legend(loc="upper left", fontsize=8, frameon=False)
         fig.tight_layout()
-        fig.savefig(path, format="png")
+        fig.savefig(path, format="png", bbox_inches="tight")
     finally:
         plt.close(fig)
     logger.info("curve of %d system(s) drawn to %s", len(curves), path)
@@ -111,4 +111,4 @@ def _draw(ax, curve: Curve, color: str) -> None:
         _t, r, w = curve.at(curve.chosen)
         ax.plot([w], [r], marker="*", markersize=15, color=color, markeredgecolor="black", linestyle="none")
         ax.annotate(f"chosen {curve.chosen:.2f}: recall {r:.3f} at {w:.2f} wrongful", (w, r),
-                    textcoords="offset points", xytext=(-10, 10), ha="right", fontsize=8, color="black")
+                    textcoords="offset points", xytext=(10, -16), ha="left", fontsize=8, color="black")
