@@ -93,7 +93,7 @@ def plot_curves(curves: list[Curve], path: str | Path, title: str | None = None)
         ax.grid(True, color="0.9")
         ax.legend(loc="upper left", fontsize=8, frameon=False)
         fig.tight_layout()
-        fig.savefig(path, format="png", bbox_inches="tight")
+        fig.savefig(path, format="png")
     finally:
         plt.close(fig)
     logger.info("curve of %d system(s) drawn to %s", len(curves), path)
