@@ -1,36 +1,41 @@
-"""Schemathesis against the HTTP service, the way an outside tester runs it: the ``schemathesis``
-command line against ``/openapi.json`` of a server on 127.0.0.1, every built-in check, every
-phase (examples, coverage, fuzzing), valid and invalid data; then a count of what came back.
+"""Schemathesis against the HTTP service, the way an outside tester runs it: ``unspin serve`` in a
+process of its own on 127.0.0.1, then the ``schemathesis`` command line against its
+``/openapi.json`` with every built-in check, every phase (examples, coverage, fuzzing), valid
+and invalid data; then a count of what came back.
 
     python benchmarks/fuzz_service.py                        # 2,000 examples an operation: ~2,100 requests
     python benchmarks/fuzz_service.py --max-examples 50 --seed 7
-    python benchmarks/fuzz_service.py --model default        # the shipped model instead of the fake (slow)
+    python benchmarks/fuzz_service.py --mode auto            # the spin finder too (slower per text)
+    python benchmarks/fuzz_service.py --model DIR            # another model folder
 
-The server is the app of the slow test ``tests/service/test_service_schema_fuzz.py``
-(``tests.service.service_fakes.fuzz_app``: the real ``rewrite.Restorer`` over a fake model that
-swaps known spun words, texts capped at 500 characters so that generated data reaches the
-limits), in a thread of this process; ``--model`` serves a real model folder instead. The run's
-events are read back from schemathesis's NDJSON report: it prints the requests sent, their
-status codes, the server errors (5xx) and the failed checks by name (a failed check is a schema
-violation: an undocumented status code, content type or header, a body that does not match its
-schema, invalid data accepted or valid data refused). Exit code 0 when there are none.
+The server is the product: the shipped model (or ``--model``), by default in ``--mode fast``
+(the T5 alone: a few hundred generated texts reach the model, the rest are refused), with
+``UNSPIN_MAX_TEXT_CHARS=500`` so that generated data reaches the limits. The slow test
+``tests/service/test_service_schema_fuzz.py`` runs the same checks, fewer examples, against a
+fake model. Both read ``benchmarks/schemathesis.toml``. The run's events are read back from
+schemathesis's NDJSON report: it prints the requests sent, their status codes, the server
+errors (5xx) and the failed checks by name (a failed check is a schema violation: an
+undocumented status code, content type or header, a body that does not match its schema,
+invalid data accepted or valid data refused). Exit code 0 when there are none.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script from anywhere: the tests package holds the fake
-
-from tests.service.service_fakes import FUZZ_CONFIG_TOML, fuzz_app, live_server, wait_until  # noqa: E402
+CONFIG = REPO / "benchmarks" / "schemathesis.toml"
 
 
 def count_events(ndjson: Path) -> tuple[Counter, Counter]:
@@ -77,23 +82,23 @@ def report(statuses: Counter, checked: Counter) -> str:
 @click.command()
 @click.option("--max-examples", default=2000, show_default=True, help="Test cases an operation and phase.")
 @click.option("--seed", default=1, show_default=True, help="Seed of the generated data.")
-@click.option("--model", default=None, help="Serve this model folder ('default': the shipped one) instead of the fake.")
+@click.option("--model", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Model folder to serve (default: the shipped one).")
+@click.option("--mode", type=click.Choice(["fast", "auto"]), default="fast", show_default=True,
+              help="unspin serve --mode: fast is the T5 alone, auto the spin finder too.")
+@click.option("--max-text-chars", default=500, show_default=True, help="UNSPIN_MAX_TEXT_CHARS of the server.")
 @click.option("--keep-report", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder to keep schemathesis's JUnit and NDJSON reports in.")
-def main(max_examples: int, seed: int, model: str | None, keep_report: Path | None) -> None:
+def main(max_examples: int, seed: int, model: str | None, mode: str, max_text_chars: int, keep_report: Path | None) -> None:
     """Fuzz the service's OpenAPI document; count requests, server errors and failed checks."""
-    app = fuzz_app(load_restorer=_real_model(model) if model else None)
-    with tempfile.TemporaryDirectory() as tmp, live_server(app) as url:
-        wait_until(lambda: _ready(url), timeout_s=300)
+    with tempfile.TemporaryDirectory() as tmp, served(model, mode, max_text_chars) as url:
         reports = keep_report or Path(tmp)
-        config = Path(tmp) / "schemathesis.toml"
-        config.write_text(FUZZ_CONFIG_TOML, encoding="utf-8")
         command = [
-            sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{url}/openapi.json",
+            sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", f"{url}/openapi.json",
             "--checks", "all", "--max-examples", str(max_examples), "--seed", str(seed),
             "--continue-on-failure", "--report", "junit,ndjson", "--report-dir", str(reports), "--no-color",
         ]  # fmt: skip
-        click.echo(f"server {url}; {'model ' + model if model else 'fake model'}; {max_examples} examples", err=True)
+        click.echo(f"server {url}; model {model or 'shipped'}, mode {mode}; {max_examples} examples", err=True)
         finished = subprocess.run(command, capture_output=True, text=True)
         ndjson = sorted(reports.glob("ndjson-*.ndjson"))
         if not ndjson:
@@ -106,6 +111,36 @@ def main(max_examples: int, seed: int, model: str | None, keep_report: Path | No
         raise SystemExit(1)
 
 
+@contextmanager
+def served(model: str | None, mode: str, max_text_chars: int):
+    """``unspin serve`` on a free loopback port in a process of its own; yields its URL once
+    ``/readyz`` answers 200, stops it after."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "unspin", "serve", "--port", str(port), "--mode", mode, "--log-level", "warning"]
+    if model:
+        command += ["--model", model]
+    environment = {**os.environ, "UNSPIN_MAX_TEXT_CHARS": str(max_text_chars)}
+    process = subprocess.Popen(command, cwd=REPO, env=environment)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while not _ready(url):
+            if process.poll() is not None:
+                raise click.ClickException(f"unspin serve exited with {process.returncode} before it was ready")
+            if time.monotonic() > deadline:
+                raise click.ClickException("unspin serve was not ready in 300 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def _ready(url: str) -> bool:
     import httpx
 
@@ -113,14 +148,6 @@ def _ready(url: str) -> bool:
         return httpx.get(url + "/readyz", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
-
-
-def _real_model(model: str):
-    from service.main import load_default_restorer
-    from service.settings import Settings
-
-    folder = None if model == "default" else Path(model)
-    return lambda _settings: load_default_restorer(Settings(model_dir=folder, warmup=False))
 
 
 if __name__ == "__main__":

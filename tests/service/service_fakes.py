@@ -211,14 +211,6 @@ def server_ready(url: str) -> bool:
         return False
 
 
-# Schemathesis configuration of the schema fuzzing (the slow test and benchmarks/fuzz_service.py):
-# 413 is this API's documented answer to a text or list over its limit (schema-invalid data).
-FUZZ_CONFIG_TOML = """
-[checks.negative_data_rejection]
-expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
-"""
-
-
 def fuzz_app(max_text_chars: int = 500, load_restorer=None):
     """The app the schema fuzzing runs against, texts capped at ``max_text_chars`` so that
     generated data reaches the limits; by default the real ``rewrite.Restorer`` over a fake

@@ -19,12 +19,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from tests.service.service_fakes import FUZZ_CONFIG_TOML, fuzz_app, live_server, server_ready, wait_until
+from tests.service.service_fakes import REPO, fuzz_app, live_server, server_ready, wait_until
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("UNSPIN_FUZZ_EXAMPLES", "25"))
-CONFIG = SchemathesisConfig.from_str(FUZZ_CONFIG_TOML)
+CONFIG = SchemathesisConfig.from_str((REPO / "benchmarks" / "schemathesis.toml").read_text(encoding="utf-8"))
 STATUSES: Counter = Counter()
 
 
