@@ -1,7 +1,7 @@
 """Schemathesis against the HTTP service, the way an outside tester runs it: ``unspin serve`` in a
 process of its own on 127.0.0.1, then the ``schemathesis`` command line against its
-``/openapi.json`` with every built-in check, every phase (examples, coverage, fuzzing), valid
-and invalid data; then a count of what came back.
+``/openapi.json`` with every built-in check, every phase (examples, coverage, fuzzing,
+stateful), valid and invalid data; then a count of what came back.
 
     python benchmarks/fuzz_service.py                        # 2,000 examples an operation: ~2,100 requests
     python benchmarks/fuzz_service.py --max-examples 50 --seed 7
@@ -9,8 +9,8 @@ and invalid data; then a count of what came back.
     python benchmarks/fuzz_service.py --model DIR            # another model folder
 
 The server is the product: the shipped model (or ``--model``), by default in ``--mode fast``
-(the T5 alone: a few hundred generated texts reach the model, the rest are refused), with
-``UNSPIN_MAX_TEXT_CHARS=500`` so that generated data reaches the limits. The slow test
+(the T5 alone, tens of milliseconds a short text: most valid generated requests reach the model),
+with ``UNSPIN_MAX_TEXT_CHARS=500`` so that generated data reaches the limits. The slow test
 ``tests/service/test_service_schema_fuzz.py`` runs the same checks, fewer examples, against a
 fake model. Both read ``benchmarks/schemathesis.toml``. The run's events are read back from
 schemathesis's NDJSON report: it prints the requests sent, their status codes, the server

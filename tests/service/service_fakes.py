@@ -211,17 +211,15 @@ def server_ready(url: str) -> bool:
         return False
 
 
-def fuzz_app(max_text_chars: int = 500, load_restorer=None):
-    """The app the schema fuzzing runs against, texts capped at ``max_text_chars`` so that
-    generated data reaches the limits; by default the real ``rewrite.Restorer`` over a fake
-    model that swaps known spun words (``tests.rewrite.fakes.SwapBackend``)."""
-    if load_restorer is None:
-        from rewrite import Restorer
-        from tests.rewrite.fakes import SwapBackend
+def fuzz_app(max_text_chars: int = 500):
+    """The app the schema fuzzing test runs against, texts capped at ``max_text_chars`` so that
+    generated data reaches the limits: the real ``rewrite.Restorer`` over a fake model that swaps
+    known spun words (``tests.rewrite.fakes.SwapBackend``)."""
+    from rewrite import Restorer
+    from tests.rewrite.fakes import SwapBackend
 
-        restorer = Restorer(SwapBackend())
-        load_restorer = lambda _settings: restorer  # noqa: E731
-    return create_app(isolated_settings(max_text_chars=max_text_chars), load_restorer=load_restorer)
+    restorer = Restorer(SwapBackend())
+    return create_app(isolated_settings(max_text_chars=max_text_chars), load_restorer=lambda _settings: restorer)
 
 
 def isolated_settings(**values) -> Settings:

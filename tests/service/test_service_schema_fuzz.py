@@ -24,7 +24,7 @@ from tests.service.service_fakes import REPO, fuzz_app, live_server, server_read
 pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("UNSPIN_FUZZ_EXAMPLES", "25"))
-CONFIG = SchemathesisConfig.from_str((REPO / "benchmarks" / "schemathesis.toml").read_text(encoding="utf-8"))
+CONFIG = SchemathesisConfig.from_path(REPO / "benchmarks" / "schemathesis.toml")  # shared with benchmarks/fuzz_service.py
 STATUSES: Counter = Counter()
 
 
